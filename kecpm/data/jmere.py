@@ -1,0 +1,83 @@
+"""JMERE / KECPM JSON: ``{"token", "img_id", "label_list": [[{"beg_ent", "sec_ent", "relation"}]]}``.
+
+Accepts a JSON list or JSON Lines, with optional ``image_caption`` (a string or list of strings)
+and ``knowledge`` (a list of sentences), so the paper's published few-shot splits load as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kecpm.data.errors import BadLines, DataError
+from kecpm.data.jsonl import iter_json_lines
+from kecpm.data.schema import Entity, Post, Triple, post_id, validate_post
+
+
+def _records(path: Path, bad: BadLines) -> list[tuple[int, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        head = fh.read(1)
+        while head and head.isspace():
+            head = fh.read(1)
+    if head == "[":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise DataError(f"not valid JSON ({e.msg} at column {e.colno})", path, e.lineno) from e
+        return [(i, r) for i, r in enumerate(data, 1)]
+    return list(iter_json_lines(path, bad))
+
+
+def _caption(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value).strip() or None
+    return str(value).strip() or None
+
+
+def _entity(d: dict[str, Any], tokens: list[str]) -> Entity:
+    start, end = (int(x) for x in d["pos"])
+    return Entity(start, end, str(d["tags"]), " ".join(tokens[start:end]))
+
+
+def parse_jmere_record(rec: dict[str, Any]) -> Post:
+    """One label_list record as a Post (not yet validated)."""
+    tokens = [str(t) for t in rec["token"]]
+    img_id = str(rec.get("img_id") or "")
+    triples: list[Triple] = []
+    for group in rec.get("label_list") or []:
+        for lab in group if isinstance(group, list) else [group]:
+            t = Triple(_entity(lab["beg_ent"], tokens), str(lab["relation"]), _entity(lab["sec_ent"], tokens))
+            if t not in triples:
+                triples.append(t)
+    know = rec.get("knowledge")
+    return Post(
+        id=post_id(img_id, tokens),
+        tokens=tokens,
+        img_id=img_id,
+        caption=_caption(rec.get("image_caption")),
+        knowledge=[str(k) for k in know] if know is not None else None,
+        triples=triples,
+    ).with_entities_from_triples()
+
+
+def read_jmere(path: str | Path, bad: BadLines | None = None) -> list[Post]:
+    """Read a JMERE/KECPM file. Record numbers in errors are lines for JSONL, list items for JSON."""
+    path, bad = Path(path), bad or BadLines()
+    posts = []
+    for i, rec in _records(path, bad):
+        try:
+            if not isinstance(rec, dict):
+                raise DataError("expected a JSON object")
+            post = parse_jmere_record(rec)
+            validate_post(post)
+        except DataError as e:
+            bad.handle(DataError(e.reason, path, i))
+            continue
+        except (KeyError, TypeError, ValueError) as e:
+            bad.handle(DataError(f"not a valid JMERE record: {type(e).__name__}: {e}", path, i))
+            continue
+        posts.append(post)
+    return posts

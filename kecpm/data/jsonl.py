@@ -1,0 +1,83 @@
+"""Canonical JSON Lines: one post per line (see ``Post.to_dict``), written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from kecpm.data.errors import BadLines, DataError
+from kecpm.data.schema import Post, validate_post
+
+
+@contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Write to a temp file beside ``path`` and rename it into place only when the block succeeds.
+
+    A crash, a full disk or an exception leaves any earlier file at ``path`` untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dumps_line(obj: Any) -> str:
+    """Canonical one-line JSON (UTF-8 kept, no spaces), so equal data gives equal bytes."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_jsonl(path: str | Path, records: Iterable[Any]) -> int:
+    """Atomically write posts (or plain dicts) as JSON Lines; return the number of lines."""
+    n = 0
+    with atomic_write(path) as fh:
+        for r in records:
+            fh.write(dumps_line(r.to_dict() if isinstance(r, Post) else r) + "\n")
+            n += 1
+    return n
+
+
+def iter_json_lines(path: str | Path, bad: BadLines | None = None) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, parsed_object)`` for each non-blank line; bad JSON goes to ``bad``."""
+    bad = bad or BadLines()
+    with open(path, encoding="utf-8") as fh:
+        for i, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield i, json.loads(line)
+            except json.JSONDecodeError as e:
+                bad.handle(DataError(f"not valid JSON ({e.msg} at column {e.colno})", path, i))
+
+
+def read_jsonl(path: str | Path, bad: BadLines | None = None, validate: bool = True) -> list[Post]:
+    """Read canonical JSONL posts; each bad line raises (or is skipped and counted via ``bad``)."""
+    bad = bad or BadLines()
+    posts = []
+    for i, obj in iter_json_lines(path, bad):
+        try:
+            if not isinstance(obj, dict):
+                raise DataError("expected a JSON object")
+            post = Post.from_dict(obj)
+            if validate:
+                validate_post(post)
+        except DataError as e:
+            bad.handle(DataError(e.reason, path, i))
+            continue
+        except (KeyError, TypeError, ValueError) as e:
+            bad.handle(DataError(f"bad post record: {type(e).__name__}: {e}", path, i))
+            continue
+        posts.append(post)
+    return posts

@@ -1,0 +1,148 @@
+"""The data model: entities (word spans), triples and posts.
+
+Spans are word offsets ``[start, end)`` into ``Post.tokens``. A post's id is stable across runs
+and machines: the first 16 hex digits of sha256 of ``img_id + "\\n" + " ".join(tokens)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kecpm.data.errors import DataError
+
+ENTITY_TYPES: tuple[str, ...] = ("per", "org", "loc", "misc")
+# The 21 relation types of JMERE / MNRE v2, spelled as in the data (``alumi`` included).
+RELATIONS: tuple[str, ...] = (
+    "alternate_names", "alumi", "awarded", "charges", "contain", "couple", "held_on", "locate_at",
+    "member_of", "nationality", "neighbor", "parent", "part_of", "peer", "place_of_birth",
+    "place_of_residence", "present_in", "race", "religion", "siblings", "subsidiary",
+)
+
+
+def post_id(img_id: str, tokens: Iterable[str]) -> str:
+    """Stable id of a post: sha256 of image id and space-joined tokens, 16 hex digits."""
+    text = f"{img_id}\n{' '.join(tokens)}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True, order=True)
+class Entity:
+    """A typed word span ``[start, end)``; ``text`` is the span's words joined by spaces."""
+
+    start: int
+    end: int
+    type: str
+    text: str = field(default="", compare=False)
+    score: float | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"start": self.start, "end": self.end, "type": self.type, "text": self.text}
+        if self.score is not None:
+            d["score"] = round(self.score, 6)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Entity:
+        return cls(int(d["start"]), int(d["end"]), str(d["type"]), str(d.get("text", "")), d.get("score"))
+
+
+@dataclass(frozen=True, order=True)
+class Triple:
+    """(head entity, relation, tail entity); direction matters."""
+
+    head: Entity
+    relation: str
+    tail: Entity
+    score: float | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"head": self.head.to_dict(), "relation": self.relation, "tail": self.tail.to_dict()}
+        if self.score is not None:
+            d["score"] = round(self.score, 6)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Triple:
+        return cls(Entity.from_dict(d["head"]), str(d["relation"]), Entity.from_dict(d["tail"]), d.get("score"))
+
+
+@dataclass
+class Post:
+    """One social-media post: text, image reference and its gold or predicted annotations."""
+
+    id: str
+    tokens: list[str]
+    img_id: str
+    image_path: str | None = None
+    caption: str | None = None
+    knowledge: list[str] | None = None
+    entities: list[Entity] = field(default_factory=list)
+    triples: list[Triple] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.tokens)
+
+    def span_text(self, start: int, end: int) -> str:
+        return " ".join(self.tokens[start:end])
+
+    def with_entities_from_triples(self) -> Post:
+        """Return a copy whose ``entities`` also hold every triple argument (deduplicated, sorted)."""
+        ents = set(self.entities)
+        for t in self.triples:
+            ents.add(t.head)
+            ents.add(t.tail)
+        return replace(self, entities=sorted(ents))
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "tokens": self.tokens,
+            "img_id": self.img_id,
+            "caption": self.caption,
+            "knowledge": self.knowledge,
+            "entities": [e.to_dict() for e in self.entities],
+            "triples": [t.to_dict() for t in self.triples],
+        }
+        if self.image_path is not None:
+            d["image_path"] = self.image_path
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Post:
+        tokens = [str(t) for t in d["tokens"]]
+        img_id = str(d.get("img_id") or "")
+        know = d.get("knowledge")
+        return cls(
+            id=str(d.get("id") or post_id(img_id, tokens)),
+            tokens=tokens,
+            img_id=img_id,
+            image_path=d.get("image_path"),
+            caption=d.get("caption"),
+            knowledge=[str(k) for k in know] if know is not None else None,
+            entities=[Entity.from_dict(e) for e in d.get("entities") or []],
+            triples=[Triple.from_dict(t) for t in d.get("triples") or []],
+        )
+
+
+def validate_post(
+    post: Post,
+    entity_types: Iterable[str] = ENTITY_TYPES,
+    relations: Iterable[str] | None = RELATIONS,
+) -> None:
+    """Raise DataError for empty text, spans out of range, or unknown labels."""
+    types, rels = set(entity_types), set(relations) if relations is not None else None
+    if not post.tokens or not any(t.strip() for t in post.tokens):
+        raise DataError(f"post {post.id}: empty text")
+    ents = list(post.entities) + [e for t in post.triples for e in (t.head, t.tail)]
+    for e in ents:
+        if not 0 <= e.start < e.end <= len(post.tokens):
+            raise DataError(f"post {post.id}: span [{e.start}, {e.end}) out of range for {len(post.tokens)} tokens")
+        if e.type not in types:
+            raise DataError(f"post {post.id}: unknown entity type {e.type!r} (known: {', '.join(sorted(types))})")
+    for t in post.triples:
+        if rels is not None and t.relation not in rels:
+            raise DataError(f"post {post.id}: unknown relation {t.relation!r}")

@@ -1,0 +1,119 @@
+"""Micro P/R/F1 for entities and triples, macro F1 over gold relations, and a per-relation table.
+
+- ``entity``: span + type. Gold entities are every post's ``entities`` plus its triple arguments.
+- ``rel_strict`` (the headline JMERE figure): head span + type, relation, tail span + type.
+- ``rel_boundary``: head span, relation, tail span (types ignored).
+Direction matters. With ``match="name"`` an entity is its lower-cased text instead of its span,
+for outputs that carry no offsets. Posts are aligned by ``id``; a gold post with no prediction
+counts as predicting nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kecpm.data.errors import DataError
+from kecpm.data.schema import Entity, Post
+
+MATCHES = ("span", "name")
+
+
+@dataclass
+class PRF:
+    """Counts and the precision, recall and F1 they give (in [0, 1])."""
+
+    tp: int = 0
+    n_pred: int = 0
+    n_gold: int = 0
+
+    @property
+    def precision(self) -> float:
+        return self.tp / self.n_pred if self.n_pred else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / self.n_gold if self.n_gold else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+    def add(self, gold: set[Any], pred: set[Any]) -> None:
+        self.tp += len(gold & pred)
+        self.n_gold += len(gold)
+        self.n_pred += len(pred)
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"precision": self.precision, "recall": self.recall, "f1": self.f1,
+                "tp": self.tp, "n_pred": self.n_pred, "n_gold": self.n_gold}
+
+
+@dataclass
+class Scores:
+    entity: PRF = field(default_factory=PRF)
+    rel_strict: PRF = field(default_factory=PRF)
+    rel_boundary: PRF = field(default_factory=PRF)
+    per_relation: dict[str, PRF] = field(default_factory=dict)
+
+    @property
+    def macro_f1(self) -> float:
+        """Mean rel-strict F1 over the relations present in gold."""
+        present = [s.f1 for s in self.per_relation.values() if s.n_gold]
+        return sum(present) / len(present) if present else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entity": self.entity.to_dict(),
+            "rel_strict": self.rel_strict.to_dict(),
+            "rel_boundary": self.rel_boundary.to_dict(),
+            "macro_f1": self.macro_f1,
+            "per_relation": {k: v.to_dict() for k, v in sorted(self.per_relation.items())},
+        }
+
+
+def _key(e: Entity, post: Post, match: str, typed: bool) -> tuple[Any, ...]:
+    where: tuple[Any, ...]
+    if match == "name":
+        where = ((e.text or post.span_text(e.start, e.end)).strip().lower(),)
+    else:
+        where = (e.start, e.end)
+    return (*where, e.type) if typed else where
+
+
+def _entities(post: Post) -> Iterable[Entity]:
+    yield from post.entities
+    for t in post.triples:
+        yield t.head
+        yield t.tail
+
+
+def score(gold: list[Post], pred: list[Post], match: str = "span") -> Scores:
+    """Score predictions against gold; raises DataError for predicted ids not in gold."""
+    if match not in MATCHES:
+        raise ValueError(f"unknown match {match!r}; expected one of {', '.join(MATCHES)}")
+    by_id = {p.id: p for p in pred}
+    unknown = sorted(set(by_id) - {g.id for g in gold})
+    if unknown:
+        raise DataError(f"{len(unknown)} predicted post id(s) not in gold, e.g. {unknown[0]}")
+    s = Scores()
+    for g in gold:
+        p = by_id.get(g.id) or Post(g.id, g.tokens, g.img_id)
+        s.entity.add({_key(e, g, match, True) for e in _entities(g)}, {_key(e, p, match, True) for e in _entities(p)})
+        strict = [{(_key(t.head, x, match, True), t.relation, _key(t.tail, x, match, True)) for t in x.triples}
+                  for x in (g, p)]
+        s.rel_strict.add(*strict)
+        s.rel_boundary.add(*[{(_key(t.head, x, match, False), t.relation, _key(t.tail, x, match, False))
+                              for t in x.triples} for x in (g, p)])
+        for rel in {k[1] for k in strict[0] | strict[1]}:
+            s.per_relation.setdefault(rel, PRF()).add(
+                {k for k in strict[0] if k[1] == rel}, {k for k in strict[1] if k[1] == rel})
+    return s
+
+
+def relation_counts(posts: Iterable[Post]) -> Counter[str]:
+    """Number of triples per relation."""
+    return Counter(t.relation for p in posts for t in p.triples)
