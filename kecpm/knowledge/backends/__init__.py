@@ -1,0 +1,1 @@
+"""Knowledge backends: ``vllm``, ``openai``, ``transformers``, ``dummy`` and ``import``."""

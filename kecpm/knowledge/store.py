@@ -1,0 +1,73 @@
+"""The knowledge file: one JSON line per post, written atomically, read by stage 2.
+
+A line is ``{"id", "knowledge": [...], "reflected": [...] | null, "model", "template",
+"reflect_template", "backend", "invalid"}``. One ``knowledge.jsonl`` per split folder covers all the
+posts of ``train``, ``val`` and ``test`` (val and test posts need knowledge too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from kecpm.data.errors import DataError
+from kecpm.data.jsonl import iter_json_lines, write_jsonl
+from kecpm.data.schema import Post
+
+KNOWLEDGE_FILE = "knowledge.jsonl"
+
+
+def _sentences(value: Any, path: Path, line: int, field: str) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise DataError(f"{field!r} must be a list of strings", path, line)
+    return list(value)
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """All records of a knowledge file, checked: each has an ``id`` and lists of strings."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / KNOWLEDGE_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: knowledge file not found (run `kecpm gen-knowledge` first)")
+    records = []
+    for i, obj in iter_json_lines(path):
+        if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+            raise DataError("expected a JSON object with a string 'id'", path, i)
+        obj["knowledge"] = _sentences(obj.get("knowledge"), path, i, "knowledge") or []
+        obj["reflected"] = _sentences(obj.get("reflected"), path, i, "reflected")
+        records.append(obj)
+    return records
+
+
+def load_knowledge(path: str | Path) -> dict[str, list[str]]:
+    """Map post id to its knowledge sentences: the reflected ones when present, else the raw ones.
+
+    ``path`` is a knowledge file or a split folder holding ``knowledge.jsonl``.
+    """
+    return {r["id"]: (r["reflected"] if r["reflected"] is not None else r["knowledge"]) for r in read_records(path)}
+
+
+def attach_knowledge(posts: Iterable[Post], mapping: Mapping[str, list[str]], strict: bool = False) -> list[Post]:
+    """Copies of ``posts`` with ``.knowledge`` from ``mapping`` (posts it lacks keep their own).
+
+    With ``strict`` a post missing from ``mapping`` is a DataError naming it.
+    """
+    out = []
+    for p in posts:
+        if p.id in mapping:
+            out.append(replace(p, knowledge=list(mapping[p.id])))
+        elif strict:
+            raise DataError(f"post {p.id}: no knowledge for it in the knowledge file")
+        else:
+            out.append(p)
+    return out
+
+
+def write_records(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
+    """Write knowledge records atomically (a crash leaves any earlier file untouched)."""
+    return write_jsonl(path, records)

@@ -1,0 +1,43 @@
+"""load_knowledge / attach_knowledge: the interface stage 2 reads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kecpm.data.errors import DataError
+from kecpm.data.schema import Post, post_id
+from kecpm.knowledge import attach_knowledge, load_knowledge
+from kecpm.knowledge.store import write_records
+
+
+def _post(text: str, img: str = "a.jpg") -> Post:
+    toks = text.split()
+    return Post(id=post_id(img, toks), tokens=toks, img_id=img)
+
+
+def test_load_prefers_reflected_and_attach_fills(tmp_path):
+    a, b, c = _post("Obama visits Paris"), _post("Messi joins PSG"), _post("no knowledge here")
+    path = tmp_path / "knowledge.jsonl"
+    write_records(path, [
+        {"id": a.id, "knowledge": ["Obama is a politician.", "Paris is a city."], "reflected": ["Paris is a city."]},
+        {"id": b.id, "knowledge": ["Messi is a footballer."], "reflected": None},
+    ])
+    mapping = load_knowledge(path)
+    assert mapping == {a.id: ["Paris is a city."], b.id: ["Messi is a footballer."]}
+    assert load_knowledge(tmp_path) == mapping  # a split folder works too
+    out = attach_knowledge([a, b, c], mapping)
+    assert [p.knowledge for p in out] == [["Paris is a city."], ["Messi is a footballer."], None]
+    assert a.knowledge is None  # inputs untouched
+    with pytest.raises(DataError, match=c.id):
+        attach_knowledge([c], mapping, strict=True)
+
+
+def test_bad_knowledge_file_names_line(tmp_path):
+    path = tmp_path / "knowledge.jsonl"
+    path.write_text(json.dumps({"id": "x", "knowledge": ["ok"]}) + "\n" + json.dumps({"id": "y", "knowledge": "oops"}) + "\n")
+    with pytest.raises(DataError, match=r"knowledge.jsonl:2"):
+        load_knowledge(path)
+    with pytest.raises(FileNotFoundError, match="gen-knowledge"):
+        load_knowledge(tmp_path / "missing.jsonl")
