@@ -33,7 +33,7 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except (DataError, ConfigError, FileNotFoundError, ValueError, OSError) as e:
-            console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+            console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(1) from e
 
     return wrapper  # type: ignore[return-value]

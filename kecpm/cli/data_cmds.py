@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from kecpm.cli.common import console, friendly_errors
@@ -78,18 +79,20 @@ def build_splits_cmd(
     sources = load_sources(data, skip_bad)
     for src in sources.values():
         if src.skipped:
-            console.print(f"[yellow]skipped {src.skipped} bad line(s) in {src.file}[/]")
+            console.print(f"[yellow]skipped {src.skipped} bad line(s) in {escape(src.file)}[/]",
+                          highlight=False, soft_wrap=True)
     failed = False
     for cfg in configs:
         built = build_splits(cfg, sources)
         if check:
             problems = check_split_folder(cfg, built)
             for p in problems:
-                console.print(f"[bold red]mismatch:[/] {p}", highlight=False)
+                console.print(f"[bold red]mismatch:[/] {escape(p)}", highlight=False, soft_wrap=True)
             if problems:
                 failed = True
             else:
-                console.print(f"[green]ok[/] {cfg.folder}: rebuilt splits match manifest.json", highlight=False)
+                console.print(f"[green]ok[/] {escape(str(cfg.folder))}: rebuilt splits match manifest.json",
+                              highlight=False, soft_wrap=True)
             continue
         folder = write_split_folder(cfg, built)
         if not quiet:
@@ -99,13 +102,13 @@ def build_splits_cmd(
             if b.short:
                 console.print(f"[yellow]{b.name}: {len(b.short)} relation(s) have fewer triples in "
                               f"{b.source.file} than asked, all taken (* above): {', '.join(b.short)}[/]",
-                              highlight=False)
+                              highlight=False, soft_wrap=True)
         sizes = ", ".join(f"{b.name} {len(b.posts)} posts/{sum(b.counts.values())} triples "
                           f"(TV {b.distance:.3f})" for b in built.values())
-        console.print(f"[green]wrote[/] {folder}: {sizes}", highlight=False)
+        console.print(f"[green]wrote[/] {folder}: {sizes}", highlight=False, soft_wrap=True)
     if failed:
         console.print("[bold red]error:[/] split check failed; rebuild with the same data and options, "
-                      "or regenerate the manifests")
+                      "or regenerate the manifests", soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -134,8 +137,8 @@ def _read(path: Path, fmt: str, skip_bad: bool) -> list:
     bad = BadLines(skip=skip_bad)
     posts = read_posts(path, fmt, bad)
     if bad.count:
-        console.print(f"[yellow]{path}: skipped {bad.count} bad line(s); first: {bad.errors[0]}[/]",
-                      highlight=False)
+        console.print(f"[yellow]{path}: skipped {bad.count} bad line(s); first: {escape(str(bad.errors[0]))}[/]",
+                      highlight=False, soft_wrap=True)
     return posts
 
 
@@ -159,7 +162,7 @@ def evaluate_cmd(
     with atomic_write(out) as fh:
         json.dump(result, fh, indent=2)
         fh.write("\n")
-    console.print(f"wrote {out}", highlight=False)
+    console.print(f"wrote {out}", highlight=False, soft_wrap=True)
 
 
 @data_app.command("fetch")
@@ -176,8 +179,9 @@ def fetch_cmd(
 
     done = fetch_mnre(out, base_url or MNRE_BASE_URL, timeout=timeout, show_progress=sys.stderr.isatty())
     for f in done:
-        console.print(f"{f.status:>10}  {f.path}", highlight=False)
-    console.print(f"[green]ok[/] sha256 verified; use --data {done[0].path.parent}", highlight=False)
+        console.print(f"{f.status:>10}  {f.path}", highlight=False, soft_wrap=True)
+    console.print(f"[green]ok[/] sha256 verified; use --data {escape(str(done[0].path.parent))}",
+                  highlight=False, soft_wrap=True)
 
 
 @data_app.command("stats")

@@ -29,7 +29,6 @@ MNRE_SHA256: dict[str, str] = {
     "mnre_val .txt": "c76865179b5678167b164c21fd25ed31f9a1416da393ac93ce70f32b00352b75",
     "mnre_test.txt": "f53c2f9b7739bea7d08aee4a91bfd6ec7432e1d0eeb83debf10f5d3291bc5215",
 }
-CHUNK = 1 << 16
 
 
 class FetchError(OSError):
@@ -63,7 +62,10 @@ def _sha256(path: Path) -> str:
 def _stream_to_part(client: httpx.Client, url: str, part: Path, show_progress: bool) -> str:
     """Append the rest of ``url`` to ``part`` (or rewrite it); return ``downloaded`` or ``resumed``."""
     offset = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    # identity encoding: byte ranges and hashes then refer to the file's own bytes
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
     with client.stream("GET", url, headers=headers) as r:
         if offset and r.status_code == 416:
             return "resumed"  # the part already holds the whole file; the hash check decides
@@ -81,7 +83,7 @@ def _stream_to_part(client: httpx.Client, url: str, part: Path, show_progress: b
         with open(part, mode) as fh, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
                                           desc=part.name.removesuffix(".part"), leave=False,
                                           disable=not show_progress) as bar:
-            for chunk in r.iter_bytes(CHUNK):
+            for chunk in r.iter_bytes():  # unbuffered: an interruption keeps all bytes received
                 fh.write(chunk)
                 bar.update(len(chunk))
             fh.flush()

@@ -49,7 +49,10 @@ def read_mnre(path: str | Path, bad: BadLines | None = None, keep_empty: bool = 
             if not line.strip():
                 continue
             try:
-                d = ast.literal_eval(line)
+                try:
+                    d = ast.literal_eval(line)
+                except (SyntaxError, ValueError) as e:
+                    raise DataError(f"not a Python dict literal ({type(e).__name__}: {str(e).splitlines()[0]})") from e
                 if not isinstance(d, dict):
                     raise DataError("expected a dict literal")
                 tokens = [str(t) for t in d["token"]]

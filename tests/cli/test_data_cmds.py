@@ -1,0 +1,139 @@
+"""``kecpm build-splits``, ``evaluate``, ``data stats`` and ``data fetch`` through the typer app."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kecpm.cli import app
+from kecpm.data.jsonl import read_jsonl, write_jsonl
+from kecpm.data.mnre import read_mnre_split
+
+runner = CliRunner()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def built_splits(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """K=5 splits of the real MNRE data for the three default seeds, built once for this module."""
+    out = tmp_path_factory.mktemp("splits")
+    result = runner.invoke(app, ["build-splits", "--k", "5", "--data", str(shared_data / "mnre"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "total variation distance" in result.output
+    return out
+
+
+@pytest.mark.realdata
+def test_build_splits_on_real_data(built_splits: Path, shared_data: Path) -> None:
+    source = Counter(t.relation for p in read_mnre_split(shared_data / "mnre", "train") for t in p.triples)
+    for seed in (17, 67, 97):
+        folder = built_splits / "mnre" / "K5" / f"seed{seed}"
+        test, train = read_jsonl(folder / "test.jsonl"), read_jsonl(folder / "train.jsonl")
+        assert len(test) == 460
+        counts = Counter(t.relation for p in train for t in p.triples)
+        assert set(counts) == set(source) and min(counts.values()) >= 5
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert manifest["splits"]["train"]["ids"] == [p.id for p in train]
+        assert manifest["splits"]["train"]["sha256"] == _sha(folder / "train.jsonl")
+        assert json.loads((folder / "config.json").read_text())["seed"] == seed
+    seeds = [read_jsonl(built_splits / "mnre" / "K5" / f"seed{s}" / "train.jsonl") for s in (17, 67)]
+    assert {p.id for p in seeds[0]} != {p.id for p in seeds[1]}
+
+
+@pytest.mark.realdata
+def test_same_bytes_on_second_run_and_check(built_splits: Path, shared_data: Path) -> None:
+    folder = built_splits / "mnre" / "K5" / "seed67"
+    before = {p.name: _sha(p) for p in folder.iterdir()}
+    args = ["build-splits", "--seeds", "67", "--data", str(shared_data / "mnre"), "--out", str(built_splits)]
+    assert runner.invoke(app, [*args, "-q"]).exit_code == 0
+    assert {p.name: _sha(p) for p in folder.iterdir()} == before
+
+    ok = runner.invoke(app, [*args, "--check"])
+    assert ok.exit_code == 0, ok.output
+    assert "match manifest.json" in ok.output
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["splits"]["train"]["sha256"] = "0" * 64
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    bad = runner.invoke(app, [*args, "--check"])
+    assert bad.exit_code == 1
+    assert "train: rebuilt sha256" in bad.output and "split check failed" in bad.output
+
+
+@pytest.mark.realdata
+def test_evaluate_prints_and_writes_json(built_splits: Path, tmp_path: Path) -> None:
+    gold = built_splits / "mnre" / "K5" / "seed17" / "test.jsonl"
+    posts = read_jsonl(gold)
+    posts[0].triples = []  # one post predicted empty
+    pred = tmp_path / "pred.jsonl"
+    write_jsonl(pred, posts)
+    out = tmp_path / "results.json"
+    result = runner.invoke(app, ["evaluate", "--gold", str(gold), "--pred", str(pred), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for word in ("entity", "rel-strict", "rel-boundary", "macro F1", "per relation", "peer"):
+        assert word in result.output
+    scores = json.loads(out.read_text())
+    n0 = len(read_jsonl(gold)[0].triples)
+    assert scores["rel_strict"]["precision"] == 1.0
+    assert scores["rel_strict"]["tp"] == 640 - n0 and scores["rel_strict"]["n_gold"] == 640
+    assert scores["match"] == "span" and "per_relation" in scores
+
+    by_name = runner.invoke(app, ["evaluate", "--gold", str(gold), "--pred", str(gold), "--match", "name",
+                                  "--out", str(out)])
+    assert by_name.exit_code == 0 and json.loads(out.read_text())["rel_strict"]["f1"] == 1.0
+
+
+def test_evaluate_reports_bad_input_in_one_line(tmp_path: Path) -> None:
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"tokens": ["a"], "img_id": "x"}\n{"tokens": \n', encoding="utf-8")
+    result = runner.invoke(app, ["evaluate", "--gold", str(gold), "--pred", str(gold)])
+    assert result.exit_code == 1
+    assert "gold.jsonl:2: not valid JSON" in result.output and "Traceback" not in result.output
+    skipped = runner.invoke(app, ["evaluate", "--gold", str(gold), "--pred", str(gold), "--skip-bad",
+                                  "--out", str(tmp_path / "r.json")])
+    assert skipped.exit_code == 0 and "skipped 1 bad line" in skipped.output
+
+
+def test_build_splits_skip_bad_reports_count(tmp_path: Path) -> None:
+    folder = tmp_path / "mnre"
+    folder.mkdir()
+    line = ("{{'token': ['A{i}', 'and', 'B{i}'], 'h': {{'name': 'A{i}', 'pos': [0, 1]}}, 't': {{'name': 'B{i}', "
+            "'pos': [2, 3]}}, 'img_id': '{i}.jpg', 'relation': '/per/per/peer'}}\n")
+    for name in ("mnre_train.txt", "mnre_val .txt", "mnre_test.txt"):
+        (folder / name).write_text("".join(line.format(i=i) for i in range(8)) + "garbage\n", encoding="utf-8")
+    args = ["build-splits", "--k", "2", "--seeds", "1,2", "--data", str(folder), "--out", str(tmp_path / "s")]
+    strict = runner.invoke(app, args)
+    assert strict.exit_code == 1 and "mnre_train.txt:9" in strict.output
+    result = runner.invoke(app, [*args, "--skip-bad"])
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 bad line(s) in mnre_train.txt" in result.output
+    assert (tmp_path / "s" / "mnre" / "K2" / "seed2" / "train.jsonl").exists()
+
+
+@pytest.mark.realdata
+def test_data_stats(shared_data: Path) -> None:
+    result = runner.invoke(app, ["data", "stats", str(shared_data / "mnre" / "mnre_test.txt"),
+                                 str(shared_data / "fs-jmere" / "seed_17" / "train_ofa_knowledge.json")])
+    assert result.exit_code == 0, result.output
+    assert "460" in result.output and "640" in result.output and "246" in result.output
+    assert "triples per relation" in result.output
+
+
+def test_data_fetch_offline_is_one_readable_line(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = runner.invoke(app, ["data", "fetch", "--out", str(tmp_path), "--base-url", f"http://127.0.0.1:{port}",
+                                 "--timeout", "5"])
+    assert result.exit_code == 1
+    assert "offline?" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) <= 3  # one message, wrapped at most by the terminal width
