@@ -1,0 +1,47 @@
+"""The backend interface: a batch of chat conversations in, one answer text per conversation out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Messages = list[dict[str, str]]
+
+
+class BackendError(RuntimeError):
+    """A backend cannot run (missing package, unreachable endpoint, failed start-up)."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling parameters; all of them are part of the cache key."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 160
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"temperature": self.temperature, "top_p": self.top_p,
+                "max_new_tokens": self.max_new_tokens, "seed": self.seed}
+
+
+@dataclass
+class Answer:
+    text: str
+    tokens: int = 0
+
+
+class Backend(Protocol):
+    """What the pipeline needs from a backend."""
+
+    name: str
+    model_id: str  # part of the cache key
+    weights: str  # hash of weights or revision; part of the cache key
+    structured: bool  # whether the backend enforces the JSON schema while decoding
+
+    def generate(self, batch: list[Messages], sampling: Sampling, schema: dict[str, Any] | None) -> list[Answer]:
+        ...
+
+    def close(self) -> None:
+        ...

@@ -1,0 +1,56 @@
+"""The ``dummy`` backend for tests: deterministic canned answers, counts calls, optional delay."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from typing import Any
+
+from kecpm.knowledge.backends.base import Answer, Messages, Sampling
+
+_WORD = re.compile(r"\b[A-Z][\w'-]+\b")
+
+
+class DummyBackend:
+    """Answers from the last ``Text:`` line of the prompt; every ``bad_every``-th answer is not JSON."""
+
+    name = "dummy"
+    structured = True
+
+    def __init__(self, model_id: str = "dummy", delay: float = 0.0, bad_every: int = 0) -> None:
+        self.model_id = model_id
+        self.weights = "dummy-v1"
+        self.delay = delay
+        self.bad_every = bad_every
+        self.calls = 0  # generate() calls
+        self.prompts = 0  # conversations answered
+
+    def _answer(self, messages: Messages) -> str:
+        content = messages[-1]["content"]
+        text_lines = [ln for ln in content.splitlines() if ln.startswith("Text:")]
+        text = text_lines[-1][5:].strip() if text_lines else content[-200:]
+        digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+        if self.bad_every and int(digest[:8], 16) % self.bad_every == 0:
+            return "Sorry, I cannot help with that."
+        names = list(dict.fromkeys(_WORD.findall(text)))[:3] or ["The post"]
+        sentences = [f"{n} is mentioned in the post." for n in names]
+        if "Knowledge:" in content:  # reflection: keep all but the last sentence
+            kept = [ln[2:].strip() for ln in content.splitlines() if ln.startswith("- ")]
+            sentences = kept[:-1] if len(kept) > 1 else kept
+        return json.dumps({"sentences": sentences + [""] * (int(digest[8], 16) % 2)})
+
+    def generate(self, batch: list[Messages], sampling: Sampling, schema: dict[str, Any] | None) -> list[Answer]:
+        self.calls += 1
+        self.prompts += len(batch)
+        if self.delay:
+            time.sleep(self.delay)
+        out = []
+        for m in batch:
+            text = self._answer(m)
+            out.append(Answer(text, len(text.split())))
+        return out
+
+    def close(self) -> None:
+        pass
