@@ -101,7 +101,8 @@ def build_splits_cmd(
         for b in built.values():
             if b.short:
                 console.print(f"[yellow]{b.name}: {len(b.short)} relation(s) have fewer triples in "
-                              f"{b.source.file} than asked, all taken (* above): {', '.join(b.short)}[/]",
+                              f"{escape(b.source.file)} than asked, all taken{'' if quiet else ' (* above)'}: "
+                              f"{', '.join(b.short)}[/]",
                               highlight=False, soft_wrap=True)
         sizes = ", ".join(f"{b.name} {len(b.posts)} posts/{sum(b.counts.values())} triples "
                           f"(TV {b.distance:.3f})" for b in built.values())
