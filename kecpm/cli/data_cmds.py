@@ -15,6 +15,7 @@ from kecpm.cli.common import console, friendly_errors
 from kecpm.data.errors import BadLines
 from kecpm.data.jsonl import atomic_write
 from kecpm.data.readers import FORMATS, detect_format, read_posts
+from kecpm.data.schema import Post
 from kecpm.evaluate import MATCHES, PRF, Scores, score
 from kecpm.manifest import check_split_folder, write_split_folder
 from kecpm.paths import default_data_dir
@@ -134,7 +135,7 @@ def _relation_table(per: dict[str, PRF]) -> Table:
     return table
 
 
-def _read(path: Path, fmt: str, skip_bad: bool) -> list:
+def _read(path: Path, fmt: str, skip_bad: bool) -> list[Post]:
     bad = BadLines(skip=skip_bad)
     posts = read_posts(path, fmt, bad)
     if bad.count:
@@ -194,26 +195,27 @@ def stats_cmd(
 ) -> None:
     """Counts of posts, triples, entities and relations of data files."""
     summary = Table(title="files", title_justify="left")
-    for col in ("file", "format", "posts", "triples", "entities", "relations", "captions", "knowledge"):
-        summary.add_column(col, justify="left" if col in ("file", "format") else "right")
-    per_file = {}
+    for col in ("file", "format", "posts", "triples", "entities", "rels", "caption", "know."):
+        summary.add_column(col, justify="left" if col in ("file", "format") else "right",
+                           overflow="fold" if col == "file" else "ellipsis")
+    per_file = []
     for path in files:
         posts = _read(path, fmt, skip_bad)
         counts = relation_counts(posts)
-        per_file[path.name] = counts
-        summary.add_row(str(path), detect_format(path) if fmt == "auto" else fmt, str(len(posts)),
+        per_file.append((path, counts))
+        summary.add_row("/".join(path.parts[-2:]), detect_format(path) if fmt == "auto" else fmt, str(len(posts)),
                         str(sum(counts.values())), str(sum(len(p.entities) for p in posts)), str(len(counts)),
                         str(sum(p.caption is not None for p in posts)),
                         str(sum(p.knowledge is not None for p in posts)))
     console.print(summary)
-    rels = sorted({r for c in per_file.values() for r in c})
+    rels = sorted({r for _, c in per_file for r in c})
     if rels:
         table = Table(title="triples per relation", title_justify="left")
         table.add_column("relation")
-        for name in per_file:
-            table.add_column(name, justify="right")
+        for path, _ in per_file:
+            table.add_column("/".join(path.parts[-2:]), justify="right", overflow="fold")
         for rel in rels:
-            table.add_row(rel, *(str(c.get(rel, 0)) for c in per_file.values()))
+            table.add_row(rel, *(str(c.get(rel, 0)) for _, c in per_file))
         console.print(table)
 
 

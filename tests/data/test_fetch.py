@@ -151,3 +151,14 @@ def test_unreachable_source_says_offline(tmp_path: Path) -> None:
     with pytest.raises(FetchError, match=r"cannot reach 127\.0\.0\.1:\d+ \(offline\?\)"):
         fetch_mnre(tmp_path, base_url=closed_port_url(), timeout=5)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.realdata
+def test_complete_part_is_verified_and_moved(mnre_server: tuple[str, _Server], shared_data: Path,
+                                             tmp_path: Path) -> None:
+    url, state = mnre_server
+    name = "mnre_test.txt"
+    (tmp_path / f"{name}.part").write_bytes((shared_data / "mnre" / name).read_bytes())
+    [done] = fetch_mnre(tmp_path, base_url=url, files={name: MNRE_SHA256[name]})
+    assert done.status == "resumed" and _sha(tmp_path / name) == MNRE_SHA256[name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
