@@ -95,6 +95,11 @@ def score(gold: list[Post], pred: list[Post], match: str = "span") -> Scores:
     """Score predictions against gold; raises DataError for predicted ids not in gold."""
     if match not in MATCHES:
         raise ValueError(f"unknown match {match!r}; expected one of {', '.join(MATCHES)}")
+    for name, posts in (("gold", gold), ("predicted", pred)):
+        dup = [pid for pid, n in Counter(p.id for p in posts).items() if n > 1]
+        if dup:
+            raise DataError(f"{len(dup)} {name} post id(s) occur more than once, e.g. {dup[0]}; "
+                            "merge each post's triples into one record")
     by_id = {p.id: p for p in pred}
     unknown = sorted(set(by_id) - {g.id for g in gold})
     if unknown:

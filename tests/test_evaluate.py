@@ -91,6 +91,13 @@ def test_match_name_scores_lower_cased_strings_without_offsets() -> None:
     assert score(gold(), pred, match="span").rel_strict.tp == 0
 
 
+def test_duplicate_ids_are_an_error() -> None:
+    with pytest.raises(DataError, match="gold post id.* occur more than once"):
+        score(gold() + gold()[:1], gold())
+    with pytest.raises(DataError, match="predicted post id.* occur more than once"):
+        score(gold(), gold() + gold()[1:])
+
+
 def test_unknown_match_mode() -> None:
     with pytest.raises(ValueError, match="unknown match"):
         score(gold(), gold(), match="fuzzy")

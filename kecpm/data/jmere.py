@@ -7,12 +7,16 @@ and ``knowledge`` (a list of sentences), so the paper's published few-shot split
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from kecpm.data.errors import BadLines, DataError
 from kecpm.data.jsonl import iter_json_lines
 from kecpm.data.schema import Entity, Post, Triple, post_id, validate_post
+
+log = logging.getLogger(__name__)
 
 
 def _records(path: Path, bad: BadLines) -> list[tuple[int, Any]]:
@@ -63,10 +67,26 @@ def parse_jmere_record(rec: dict[str, Any]) -> Post:
     ).with_entities_from_triples()
 
 
+def merge_posts(first: Post, other: Post) -> Post:
+    """One post from two records of it: triples and knowledge sentences united, first caption kept."""
+    triples = first.triples + [t for t in other.triples if t not in first.triples]
+    knowledge = first.knowledge
+    if other.knowledge is not None:
+        knowledge = (knowledge or []) + [k for k in other.knowledge if k not in (knowledge or [])]
+    return replace(first, triples=triples, knowledge=knowledge,
+                   caption=first.caption or other.caption).with_entities_from_triples()
+
+
 def read_jmere(path: str | Path, bad: BadLines | None = None) -> list[Post]:
-    """Read a JMERE/KECPM file. Record numbers in errors are lines for JSONL, list items for JSON."""
+    """Read a JMERE/KECPM file. Record numbers in errors are lines for JSONL, list items for JSON.
+
+    Records that repeat a post (same image and text, so the same id) are merged into one post
+    (first-seen order): the published test set lists 15 of its 460 posts twice, each time with
+    part of the triples.
+    """
     path, bad = Path(path), bad or BadLines()
-    posts = []
+    posts: dict[str, Post] = {}
+    merged = 0
     for i, rec in _records(path, bad):
         try:
             if not isinstance(rec, dict):
@@ -79,5 +99,11 @@ def read_jmere(path: str | Path, bad: BadLines | None = None) -> list[Post]:
         except (KeyError, TypeError, ValueError) as e:
             bad.handle(DataError(f"not a valid JMERE record: {type(e).__name__}: {e}", path, i))
             continue
-        posts.append(post)
-    return posts
+        if post.id in posts:
+            posts[post.id] = merge_posts(posts[post.id], post)
+            merged += 1
+        else:
+            posts[post.id] = post
+    if merged:
+        log.info("%s: merged %d record(s) that repeat a post (same image and text)", path, merged)
+    return list(posts.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,29 @@ def test_fs_jmere_knowledge_jsonl_with_caption_and_knowledge(shared_data: Path) 
     assert [p.id for p in posts] == [p.id for p in read_jmere(folder / "train.json")]
     captioned = read_posts(folder / "train_ofa_image_caption.json")
     assert captioned[0].caption == first.caption and captioned[0].knowledge is None
+
+
+@pytest.mark.realdata
+def test_fs_jmere_test_repeated_records_are_merged(shared_data: Path) -> None:
+    """The published test.json has 475 records: 15 of the 460 posts appear twice with part of the triples."""
+    posts = read_posts(shared_data / "fs-jmere" / "seed_17" / "test_ofa_knowledge.json")
+    assert len(posts) == 460 and len({p.id for p in posts}) == 460
+    assert sum(len(p.triples) for p in posts) == 640
+    assert {p.id for p in posts} == {p.id for p in read_mnre_split(shared_data / "mnre", "test")}
+
+
+def test_repeated_jmere_records_merge_triples_and_knowledge(tmp_path: Path) -> None:
+    def rec(rel: str, head: int, knowledge: list[str]) -> str:
+        return json.dumps({"token": ["Ann", "and", "Bo", "and", "Cy"], "img_id": "a.jpg", "image_caption": ["two"],
+                           "knowledge": knowledge, "label_list": [[{
+                               "beg_ent": {"name": "x", "pos": [head, head + 1], "tags": "per"},
+                               "sec_ent": {"name": "Cy", "pos": [4, 5], "tags": "per"}, "relation": rel}]]})
+
+    path = _write(tmp_path, "dup.json", [rec("peer", 0, ["k1", "k2"]), rec("couple", 2, ["k2", "k3"])])
+    [post] = read_jmere(path)
+    assert [(t.head.start, t.relation) for t in post.triples] == [(0, "peer"), (2, "couple")]
+    assert post.knowledge == ["k1", "k2", "k3"] and post.caption == "two"
+    assert [e.start for e in post.entities] == [0, 2, 4]
 
 
 # --- CoNLL ---------------------------------------------------------------------------------------
