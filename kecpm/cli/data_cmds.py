@@ -13,7 +13,7 @@ from rich.table import Table
 
 from kecpm.cli.common import console, friendly_errors
 from kecpm.data.errors import BadLines
-from kecpm.data.jsonl import atomic_write
+from kecpm.data.jsonl import atomic_write, read_jsonl
 from kecpm.data.readers import FORMATS, detect_format, read_posts
 from kecpm.data.schema import Post
 from kecpm.evaluate import MATCHES, PRF, Scores, score
@@ -135,9 +135,12 @@ def _relation_table(per: dict[str, PRF]) -> Table:
     return table
 
 
-def _read(path: Path, fmt: str, skip_bad: bool) -> list[Post]:
+def _read(path: Path, fmt: str, skip_bad: bool, spans: bool = True) -> list[Post]:
     bad = BadLines(skip=skip_bad)
-    posts = read_posts(path, fmt, bad)
+    if not spans and path.exists() and detect_format(path) == "jsonl":
+        posts = read_jsonl(path, bad, spans=False)
+    else:
+        posts = read_posts(path, fmt, bad)
     if bad.count:
         console.print(f"[yellow]{path}: skipped {bad.count} bad line(s); first: {escape(str(bad.errors[0]))}[/]",
                       highlight=False, soft_wrap=True)
@@ -157,7 +160,7 @@ def evaluate_cmd(
     """Score predictions: entity, rel-strict and rel-boundary P/R/F1, macro F1, per relation."""
     if match not in MATCHES:
         raise typer.BadParameter(f"{match!r}; expected one of {', '.join(MATCHES)}", param_hint="--match")
-    s = score(_read(gold, "auto", skip_bad), _read(pred, "auto", skip_bad), match=match)
+    s = score(_read(gold, "auto", skip_bad), _read(pred, "auto", skip_bad, spans=match == "span"), match=match)
     console.print(_scores_table(s))
     console.print(_relation_table(s.per_relation))
     result = {"gold": str(gold), "pred": str(pred), "match": match, **s.to_dict()}

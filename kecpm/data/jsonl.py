@@ -65,8 +65,12 @@ def iter_json_lines(path: str | Path, bad: BadLines | None = None) -> Iterator[t
                 bad.handle(DataError(f"not valid JSON ({e.msg} at column {e.colno})", path, i))
 
 
-def read_jsonl(path: str | Path, bad: BadLines | None = None, validate: bool = True) -> list[Post]:
-    """Read canonical JSONL posts; each bad line raises (or is skipped and counted via ``bad``)."""
+def read_jsonl(path: str | Path, bad: BadLines | None = None, validate: bool = True,
+               spans: bool = True) -> list[Post]:
+    """Read canonical JSONL posts; each bad line raises (or is skipped and counted via ``bad``).
+
+    ``spans=False`` accepts entities without valid offsets (name-only predictions).
+    """
     bad = bad or BadLines()
     posts = []
     for i, obj in iter_json_lines(path, bad):
@@ -75,7 +79,7 @@ def read_jsonl(path: str | Path, bad: BadLines | None = None, validate: bool = T
                 raise DataError("expected a JSON object")
             post = Post.from_dict(obj)
             if validate:
-                validate_post(post)
+                validate_post(post, spans=spans)
         except DataError as e:
             bad.handle(DataError(e.reason, path, i))
             continue

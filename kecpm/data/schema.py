@@ -132,14 +132,15 @@ def validate_post(
     post: Post,
     entity_types: Iterable[str] = ENTITY_TYPES,
     relations: Iterable[str] | None = RELATIONS,
+    spans: bool = True,
 ) -> None:
-    """Raise DataError for empty text, spans out of range, or unknown labels."""
+    """Raise DataError for empty text, spans out of range (unless ``spans=False``), or unknown labels."""
     types, rels = set(entity_types), set(relations) if relations is not None else None
     if not post.tokens or not any(t.strip() for t in post.tokens):
         raise DataError(f"post {post.id}: empty text")
     ents = list(post.entities) + [e for t in post.triples for e in (t.head, t.tail)]
     for e in ents:
-        if not 0 <= e.start < e.end <= len(post.tokens):
+        if spans and not 0 <= e.start < e.end <= len(post.tokens):
             raise DataError(f"post {post.id}: span [{e.start}, {e.end}) out of range for {len(post.tokens)} tokens")
         if e.type not in types:
             raise DataError(f"post {post.id}: unknown entity type {e.type!r} (known: {', '.join(sorted(types))})")

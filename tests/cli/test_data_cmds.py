@@ -137,3 +137,22 @@ def test_data_fetch_offline_is_one_readable_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "offline?" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) <= 3  # one message, wrapped at most by the terminal width
+
+
+def test_evaluate_name_only_predictions(tmp_path: Path) -> None:
+    from kecpm.data.schema import Entity, Post, Triple
+
+    tokens = ["Alice", "joins", "Acme"]
+    gold = Post("g", tokens, "a.jpg", triples=[Triple(Entity(0, 1, "per", "Alice"), "member_of",
+                                                      Entity(2, 3, "org", "Acme"))]).with_entities_from_triples()
+    pred = Post("g", tokens, "a.jpg", triples=[Triple(Entity(0, 0, "per", "ALICE"), "member_of",
+                                                      Entity(0, 0, "org", "acme"))])
+    write_jsonl(tmp_path / "gold.jsonl", [gold])
+    write_jsonl(tmp_path / "pred.jsonl", [pred])
+    args = ["evaluate", "--gold", str(tmp_path / "gold.jsonl"), "--pred", str(tmp_path / "pred.jsonl"),
+            "--out", str(tmp_path / "r.json")]
+    by_name = runner.invoke(app, [*args, "--match", "name"])
+    assert by_name.exit_code == 0, by_name.output
+    assert json.loads((tmp_path / "r.json").read_text())["rel_strict"]["f1"] == 1.0
+    by_span = runner.invoke(app, args)
+    assert by_span.exit_code == 1 and "pred.jsonl:1" in by_span.output and "out of range" in by_span.output
