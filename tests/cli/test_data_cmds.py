@@ -156,3 +156,20 @@ def test_evaluate_name_only_predictions(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "r.json").read_text())["rel_strict"]["f1"] == 1.0
     by_span = runner.invoke(app, args)
     assert by_span.exit_code == 1 and "pred.jsonl:1" in by_span.output and "out of range" in by_span.output
+
+
+@pytest.mark.realdata
+def test_committed_manifests_rebuild_byte_identical(shared_data: Path, tmp_path: Path) -> None:
+    """The manifests in fewshot_splits/ (as in a fresh clone, without .jsonl files) pass --check."""
+    import shutil
+
+    root = Path(__file__).resolve().parents[2] / "fewshot_splits"
+    manifests = sorted(root.glob("mnre/K5/seed*/manifest.json"))
+    assert [m.parent.name for m in manifests] == ["seed17", "seed67", "seed97"]
+    for m in manifests:
+        dest = tmp_path / m.relative_to(root)
+        dest.parent.mkdir(parents=True)
+        shutil.copy(m, dest)
+    result = runner.invoke(app, ["build-splits", "--check", "--data", str(shared_data / "mnre"), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("match manifest.json") == 3
