@@ -7,6 +7,7 @@ is kept. A checkpoint is written atomically after every epoch, so a killed run r
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -106,7 +107,7 @@ class Trainer:
         with atomic_write(self.ckpt_path, "wb") as fh:
             torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                         "scheduler": self.scheduler.state_dict(), "state": self.state,
-                        "rng": torch.get_rng_state(), "best": self._best_state}, fh)
+                        "rng": torch.get_rng_state()}, fh)
 
     def _resume(self) -> bool:
         if self.ckpt_path is None or not self.ckpt_path.exists():
@@ -115,7 +116,7 @@ class Trainer:
         self.model.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         self.scheduler.load_state_dict(ck["scheduler"])
-        self.state, self._best_state = ck["state"], ck["best"]
+        self.state = ck["state"]
         torch.set_rng_state(ck["rng"])
         log.info("resumed from %s after epoch %d", self.ckpt_path, self.state["epoch"])
         return True
@@ -139,9 +140,10 @@ class Trainer:
             log.info("epoch %d: loss %.4f, val rel-strict F1 %.4f (%.1f s)", epoch, loss, val["rel_strict_f1"], secs)
             if val["rel_strict_f1"] > self.state["best_f1"]:
                 self.state["best_f1"], self.state["best_epoch"] = val["rel_strict_f1"], epoch
-                self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-                if self.out_dir:
+                if self.out_dir:  # the best model lives on disk only, so checkpoints stay small
                     self.model.save(self.out_dir / "model")
+                else:
+                    self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self.state["epoch"] = epoch
             self.state["seconds"] = time.monotonic() - start
             if args.patience and epoch - self.state["best_epoch"] >= args.patience:
@@ -149,6 +151,8 @@ class Trainer:
             elif args.max_minutes and self.state["seconds"] > args.max_minutes * 60:
                 self.state["stopped"] = f"time budget of {args.max_minutes} min used"
             self._save_checkpoint()
+        if self.out_dir and (self.out_dir / "model").exists():
+            self._best_state = PromptModel.load(self.out_dir / "model").state_dict()
         if self._best_state is not None:
             self.model.load_state_dict(self._best_state)
         return dict(self.state)
@@ -182,3 +186,40 @@ class Trainer:
     def evaluate(self, posts: list[Post] | None = None) -> dict[str, float]:
         """Entity, rel-strict, rel-boundary and macro F1 on ``posts`` (default: val)."""
         return summary(self.evaluate_scores(self.val_posts if posts is None else posts))
+
+
+def train_seed(train: list[Post], val: list[Post], test: list[Post], model_config: Any,
+               args: TrainConfig, out_dir: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train one model and write ``config.json``, ``model/``, ``predictions.jsonl`` and ``results.json``
+    to ``out_dir``; resumes from ``checkpoint.pt`` there, skips if ``results.json`` exists."""
+    from kecpm.data.jsonl import write_jsonl
+    from kecpm.model.model import schema_from_posts
+    from kecpm.results import write_results
+
+    out = Path(out_dir)
+    if (out / "results.json").exists():
+        log.info("%s: already done, skipping", out)
+        return json.loads((out / "results.json").read_text(encoding="utf-8"))
+    set_seed(args.seed, args.threads)
+    model_config = model_config.replace(**schema_from_posts(train))
+    with atomic_write(out / "config.json") as fh:
+        json.dump({"model": model_config.to_dict(), "train": args.to_dict(), **(extra or {})}, fh, indent=2)
+    model = PromptModel.create(model_config)
+    trainer = Trainer(model, args, train, val, out_dir=out)
+    state = trainer.train()
+    t0 = time.perf_counter()
+    preds = trainer.predict(test)
+    pred_secs = time.perf_counter() - t0
+    scores = score(test, preds)
+    write_jsonl(out / "predictions.jsonl", preds)
+    if not (out / "model").exists():
+        model.save(out / "model")
+    record = {"seed": extra.get("seed") if extra else args.seed, "train_seed": args.seed,
+              "test": summary(scores), "test_scores": scores.to_dict(),
+              "best_epoch": state["best_epoch"], "best_val_rel_strict_f1": state["best_f1"],
+              "epochs_run": state["epoch"], "stopped": state["stopped"], "history": state["history"],
+              "train_seconds": state["seconds"], "predict_posts_per_second": len(test) / max(pred_secs, 1e-9),
+              "n_train": len(train), "n_val": len(val), "n_test": len(test), **(extra or {})}
+    write_results(out / "results.json", record)
+    (out / "checkpoint.pt").unlink(missing_ok=True)
+    return record

@@ -17,8 +17,15 @@ from kecpm.config import ConfigError
 from kecpm.data.schema import Entity, Post, Triple
 from kecpm.model.config import ModelConfig
 from kecpm.model.encoder import Batch, InputLayout
-from kecpm.model.heads import (RELATION_WORDS, TYPE_WORDS, RelationHead, SpanHead, enumerate_spans,
-                               label_words, schema_mask)
+from kecpm.model.heads import (
+    RELATION_WORDS,
+    TYPE_WORDS,
+    RelationHead,
+    SpanHead,
+    enumerate_spans,
+    label_words,
+    schema_mask,
+)
 from kecpm.model.soft_prompt import SoftPrompt
 from kecpm.model.visual import VisualPrefix
 

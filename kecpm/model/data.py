@@ -1,0 +1,92 @@
+"""Finding few-shot split files and attaching knowledge to posts for training and prediction."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from kecpm.data.errors import BadLines, DataError
+from kecpm.data.jsonl import iter_json_lines
+from kecpm.data.readers import read_posts
+from kecpm.data.schema import Post
+
+log = logging.getLogger(__name__)
+PARTS = ("train", "val", "test")
+# File names tried per part, in order: our canonical splits, the paper's files with knowledge, plain JSON.
+CANDIDATES = ("{}.jsonl", "{}_ofa_knowledge.json", "{}.json")
+KNOWLEDGE_FILE = "knowledge.jsonl"
+
+
+@dataclass
+class SeedSplit:
+    """The train/val/test files of one sampling seed, and a knowledge file found beside them."""
+
+    seed: int
+    dir: Path
+    files: dict[str, Path]
+    knowledge: Path | None
+
+    def read(self, part: str) -> list[Post]:
+        return read_posts(self.files[part])
+
+
+def _part_file(d: Path, part: str) -> Path | None:
+    return next((d / c.format(part) for c in CANDIDATES if (d / c.format(part)).exists()), None)
+
+
+def find_seed_splits(root: str | Path, seeds: list[int] | None = None) -> list[SeedSplit]:
+    """Seed folders ``seed<s>`` or ``seed_<s>`` under ``root`` with train, val and test files."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: split folder not found")
+    found: dict[int, Path] = {}
+    for d in sorted(root.iterdir()):
+        m = re.fullmatch(r"seed_?(\d+)", d.name)
+        if m and d.is_dir():
+            found[int(m.group(1))] = d
+    if not found:
+        raise FileNotFoundError(f"{root}: no seed<s>/ or seed_<s>/ folders")
+    wanted = seeds or sorted(found)
+    missing = [s for s in wanted if s not in found]
+    if missing:
+        raise FileNotFoundError(f"{root}: no folder for seed(s) {', '.join(map(str, missing))} "
+                                f"(found {', '.join(map(str, sorted(found)))})")
+    out = []
+    for s in wanted:
+        d = found[s]
+        files = {p: _part_file(d, p) for p in PARTS}
+        absent = [p for p, f in files.items() if f is None]
+        if absent:
+            raise FileNotFoundError(f"{d}: no {'/'.join(absent)} file (tried {', '.join(CANDIDATES)})")
+        know = next((k for k in (d / KNOWLEDGE_FILE, root / KNOWLEDGE_FILE, root.parent / KNOWLEDGE_FILE)
+                     if k.exists()), None)
+        out.append(SeedSplit(s, d, files, know))  # type: ignore[arg-type]
+    return out
+
+
+def load_knowledge_file(path: str | Path) -> dict[str, list[str]]:
+    """``post id -> knowledge sentences`` from stage 1's knowledge file."""
+    try:
+        from kecpm.knowledge import load_knowledge  # stage 1's reader, where installed
+    except ImportError:
+        load_knowledge = None
+    if load_knowledge is not None:
+        return load_knowledge(path)
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: knowledge file not found")
+    out: dict[str, list[str]] = {}
+    for i, rec in iter_json_lines(path, BadLines()):
+        if not isinstance(rec, dict) or "id" not in rec or not isinstance(rec.get("knowledge"), list):
+            raise DataError('expected {"id": ..., "knowledge": [sentences]}', path, i)
+        out[str(rec["id"])] = [str(s) for s in rec["knowledge"]]
+    return out
+
+
+def attach(posts: list[Post], mapping: dict[str, list[str]] | None) -> list[Post]:
+    """Posts whose knowledge is replaced by ``mapping[id]`` (posts not in it get none)."""
+    if mapping is None:
+        return posts
+    return [replace(p, knowledge=mapping.get(p.id)) for p in posts]

@@ -1,0 +1,91 @@
+"""`kecpm train` end to end on tiny data, resume after a kill, determinism, the summary table."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from kecpm.cli import app
+from kecpm.data.jsonl import read_jsonl, write_jsonl
+from kecpm.model.config import ModelConfig
+from kecpm.model.model import PromptModel, schema_from_posts
+from kecpm.train import TrainConfig, Trainer
+
+TINY = Path(__file__).parent / "model" / "tiny_posts.jsonl"
+
+
+def _splits(root: Path, seeds=(1,)) -> Path:
+    posts = read_jsonl(TINY)
+    for s in seeds:
+        write_jsonl(root / f"seed{s}" / "train.jsonl", posts[:6])
+        write_jsonl(root / f"seed{s}" / "val.jsonl", posts[5:])
+        write_jsonl(root / f"seed{s}" / "test.jsonl", posts[4:])
+    return root
+
+
+@pytest.mark.slow
+def test_train_cli_writes_all_artefacts(tmp_path):
+    splits = _splits(tmp_path / "splits", seeds=(1, 2))
+    res = CliRunner().invoke(app, ["train", "--splits-dir", str(splits), "--epochs", "2", "--out",
+                                   str(tmp_path / "runs"), "--name", "t", "--threads", "1", "--batch-size", "4"])
+    assert res.exit_code == 0, res.output
+    run = tmp_path / "runs" / "t"
+    for s in (1, 2):
+        d = run / f"seed{s}"
+        assert {"results.json", "predictions.jsonl", "config.json", "model"} <= {p.name for p in d.iterdir()}
+        assert not (d / "checkpoint.pt").exists()
+        rec = json.loads((d / "results.json").read_text())
+        assert rec["epochs_run"] == 2 and len(rec["history"]) == 2
+        assert set(rec["test"]) == {"entity_f1", "rel_strict_f1", "rel_boundary_f1", "macro_f1"}
+        assert len(read_jsonl(d / "predictions.jsonl")) == 4
+        assert (d / "model" / "heads.pt").exists()
+    rows = list(csv.reader((run / "summary.csv").open()))
+    assert [r[0] for r in rows] == ["seed", "1", "2", "mean", "std"]
+    assert "rel-strict" in res.output
+
+
+def _trainer(out: Path | None, epochs: int) -> Trainer:
+    posts = read_jsonl(TINY)
+    torch.manual_seed(3)
+    model = PromptModel.create(ModelConfig(**schema_from_posts(posts), soft_prompt_tokens=2, use_image=False))
+    args = TrainConfig(epochs=epochs, batch_size=4, seed=3, threads=1, patience=0, progress=False)
+    return Trainer(model, args, posts[:6], posts[6:], out_dir=out)
+
+
+@pytest.mark.slow
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path, monkeypatch):
+    full = _trainer(None, 2).train()
+    killed = _trainer(tmp_path / "killed", 2)
+    real_epoch = killed._epoch
+
+    def dies_in_epoch_2(epoch: int) -> float:
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real_epoch(epoch)
+
+    monkeypatch.setattr(killed, "_epoch", dies_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        killed.train()
+    assert (tmp_path / "killed" / "checkpoint.pt").exists()
+    resumed = _trainer(tmp_path / "killed", 2).train()
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in full["history"]]
+    assert resumed["best_f1"] == full["best_f1"]
+
+
+def test_same_seed_same_result(tmp_path):
+    a = _trainer(None, 1).train()
+    b = _trainer(None, 1).train()
+    assert a["history"][0]["loss"] == b["history"][0]["loss"]
+
+
+def test_missing_seed_folder_is_a_clear_error(tmp_path):
+    splits = _splits(tmp_path / "splits")
+    res = CliRunner().invoke(app, ["train", "--splits-dir", str(splits), "--seeds", "5"])
+    assert res.exit_code == 1
+    assert "no folder for seed(s) 5" in res.output
