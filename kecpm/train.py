@@ -44,6 +44,7 @@ class TrainConfig(Config):
     seed: int = option(17, "Training seed: init, shuffling, dropout.")
     threads: int = option(0, "torch threads (0 = leave torch's default).")
     progress: bool = option(True, "Show a progress bar per epoch.")
+    tune_thresholds: bool = option(True, "After training, pick the entity and relation thresholds on val.")
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
@@ -155,7 +156,35 @@ class Trainer:
             self._best_state = PromptModel.load(self.out_dir / "model").state_dict()
         if self._best_state is not None:
             self.model.load_state_dict(self._best_state)
+        if args.tune_thresholds and self.val_posts and "thresholds" not in self.state:
+            self.state["thresholds"] = self.tune_thresholds()
+            if self.out_dir:
+                self.model.save(self.out_dir / "model")
+                self._save_checkpoint()
         return dict(self.state)
+
+    def tune_thresholds(self) -> dict[str, float]:
+        """Coordinate search of the (entity, relation) no-class thresholds by val rel-strict F1; sets them
+        in the model's config. Starts from the defaults, which win ties."""
+        words = self.model.encode_posts(self.val_posts, self.args.eval_batch_size)
+        cfg = self.model.config
+
+        def f1(te: float, tr: float) -> float:
+            preds = self.model.predict(self.val_posts, words=words, thresholds=(te, tr))
+            return score(self.val_posts, preds).rel_strict.f1
+
+        te, tr = cfg.entity_threshold, cfg.relation_threshold
+        best = f1(te, tr)
+        before = best
+        for cand in (0.6, 0.7, 0.8, 0.9):
+            if (v := f1(cand, tr)) > best:
+                best, te = v, cand
+        for cand in (0.3, 0.4, 0.6, 0.7, 0.8):
+            if (v := f1(te, cand)) > best:
+                best, tr = v, cand
+        self.model.config = cfg.replace(entity_threshold=te, relation_threshold=tr)
+        log.info("thresholds: entity %.2f, relation %.2f (val rel-strict F1 %.4f -> %.4f)", te, tr, before, best)
+        return {"entity": te, "relation": tr, "val_f1_before": before, "val_f1_after": best}
 
     def _epoch(self, epoch: int) -> float:
         self.model.train()

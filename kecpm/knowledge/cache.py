@@ -25,6 +25,7 @@ def canonical_json(obj: Any) -> str:
 
 
 def cache_key(
+    backend: str,
     model: str,
     weights: str,
     messages: list[dict[str, str]],
@@ -32,12 +33,12 @@ def cache_key(
     schema: dict[str, Any] | None,
     template_text: str,
 ) -> str:
-    """sha256 of model id, weights hash or revision, messages, sampling params, schema and template.
+    """sha256 of backend, model id, weights hash or revision, messages, sampling, schema and template.
 
     Never pass secrets (API keys, auth headers) here.
     """
     payload = {
-        "model": model, "weights": weights, "messages": messages,
+        "backend": backend, "model": model, "weights": weights, "messages": messages,
         "sampling": sampling, "schema": schema, "template": template_text,
     }
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()

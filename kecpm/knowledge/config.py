@@ -26,6 +26,7 @@ class KnowledgeConfig(Config):
     top_p: float = option(1.0, "nucleus sampling")
     max_new_tokens: int = option(128, "most tokens generated per answer (bounds the run time)")
     seed: int = option(0, "sampling seed")
+    repetition_penalty: float = option(1.1, "penalty on repeated tokens (1 = none); small models loop without it")
     batch_size: int = option(32, "prompts per backend call; the cache commits after each")
     max_model_len: int = option(2048, "vllm: context length")
     vllm_memory: float = option(0.1, "vllm: gpu_memory_utilization (on CPU the share of RAM it reserves)")
@@ -48,6 +49,8 @@ class KnowledgeConfig(Config):
             raise ConfigError(f"k: must be >= 0, got {self.k}")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
             raise ConfigError("temperature must be >= 0 and top_p in (0, 1]")
+        if self.repetition_penalty <= 0:
+            raise ConfigError(f"repetition_penalty: must be > 0, got {self.repetition_penalty}")
         if not 0 < self.vllm_memory <= 1:
             raise ConfigError(f"vllm_memory: must be in (0, 1], got {self.vllm_memory}")
         if self.retries < 0 or self.timeout <= 0:

@@ -11,23 +11,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_SENTENCES = 8
-MAX_CHARS = 400
+MAX_CHARS = 300
 
-# The output schema sent to backends that support structured output; part of the cache key.
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "sentences": {
-            "type": "array",
-            "items": {"type": "string", "minLength": 1, "maxLength": MAX_CHARS},
-            "maxItems": MAX_SENTENCES,
-        }
-    },
-    "required": ["sentences"],
-    "additionalProperties": False,
-}
+
+def schema_for(max_sentences: int = 4, max_chars: int = 200) -> dict[str, Any]:
+    """The JSON schema sent to backends with structured output (part of the cache key)."""
+    return {
+        "type": "object",
+        "properties": {
+            "sentences": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": max_chars},
+                "maxItems": max_sentences,
+            }
+        },
+        "required": ["sentences"],
+        "additionalProperties": False,
+    }
+
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"\s*(?=[,\]])')
+_TRUNCATED = re.compile(r'^\s*(?:\{\s*"sentences"\s*:\s*)?\[', re.DOTALL)
 
 
 @dataclass
@@ -57,12 +62,32 @@ def _decode(text: str) -> Any:
     raise ValueError("not JSON")
 
 
+def _salvage(text: str) -> list[str] | None:
+    """Complete string items of a JSON list cut off by the token limit, or None."""
+    m = _TRUNCATED.match(_FENCE.sub("", text.strip()))
+    if not m:
+        return None
+    body = _FENCE.sub("", text.strip())[m.end() :]
+    items = []
+    for s in _STRING.finditer(body):
+        try:
+            items.append(json.loads(f'"{s.group(1)}"'))
+        except json.JSONDecodeError:
+            continue
+    return items
+
+
 def parse_sentences(text: str) -> Parsed:
     """Parse one model answer; invalid items are dropped and counted."""
+    truncated = 0
     try:
         data = _decode(text)
     except ValueError:
-        return Parsed(ok=False, error=f"not JSON: {text[:80]!r}")
+        data = _salvage(text)
+        if not data:
+            why = "not JSON" if data is None else "cut off before the first sentence ended"
+            return Parsed(ok=False, error=f"{why}: {text[:80]!r}")
+        truncated = 1  # the cut-off item
     if isinstance(data, dict):
         data = data.get("sentences")
     if not isinstance(data, list):
@@ -75,4 +100,4 @@ def parse_sentences(text: str) -> Parsed:
             invalid += 1
             continue
         out.append(s)
-    return Parsed(out, invalid)
+    return Parsed(out, invalid + truncated)

@@ -21,7 +21,7 @@ from kecpm.data.schema import ENTITY_TYPES, RELATIONS, Post
 from kecpm.knowledge.backends import Backend, Messages, Sampling, choose_backend, make_backend
 from kecpm.knowledge.cache import AnswerCache, Entry, cache_key
 from kecpm.knowledge.config import KnowledgeConfig
-from kecpm.knowledge.parse import SCHEMA, parse_sentences
+from kecpm.knowledge.parse import parse_sentences, schema_for
 from kecpm.knowledge.prompts import PromptTemplate
 from kecpm.knowledge.retrieval import top_k_demos
 from kecpm.knowledge.store import KNOWLEDGE_FILE, write_records
@@ -82,13 +82,13 @@ class Generator:
     def __init__(self, backend: Backend, cache: AnswerCache, cfg: KnowledgeConfig, summary: Summary,
                  progress: bool = True) -> None:
         self.backend, self.cache, self.cfg, self.summary, self.progress = backend, cache, cfg, summary, progress
-        self.sampling = Sampling(cfg.temperature, cfg.top_p, cfg.max_new_tokens, cfg.seed)
-        self.schema = SCHEMA if backend.structured else None
+        self.sampling = Sampling(cfg.temperature, cfg.top_p, cfg.max_new_tokens, cfg.seed, cfg.repetition_penalty)
+        self.schema = schema_for(cfg.max_sentences) if backend.structured else None
 
     def answers(self, conversations: list[Messages], template: PromptTemplate, desc: str) -> list[Entry]:
         """One answer per conversation, from the cache or the backend (misses in batches, commit per batch)."""
         keys = [
-            cache_key(self.backend.model_id, self.backend.weights, m, self.sampling.to_dict(), self.schema, template.text)
+            cache_key(self.backend.name, self.backend.model_id, self.backend.weights, m, self.sampling.to_dict(), self.schema, template.text)
             for m in conversations
         ]
         found = self.cache.get_many(keys)

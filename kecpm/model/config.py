@@ -38,6 +38,8 @@ class ModelConfig(Config):
     max_span_width: int = option(8, "Longest entity span considered, in words.")
     span_none_weight: float = option(0.3, "Loss weight of the no-entity class for spans.")
     rel_none_weight: float = option(1.0, "Loss weight of the no-relation class for entity pairs.")
+    entity_threshold: float = option(0.5, "A span is an entity when its no-entity probability is below this.")
+    relation_threshold: float = option(0.5, "A pair gets a relation when its no-relation probability is below this.")
     head_dropout: float = option(0.1, "Dropout in the span and relation heads.")
     entity_types: list[str] = option([], "Entity type labels (set from the training data).")
     relations: list[str] = option([], "Relation labels (set from the training data).")
@@ -51,6 +53,9 @@ class ModelConfig(Config):
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.use_image and not 1 <= self.visual_tokens <= 49:
             raise ConfigError(f"visual_tokens must be in 1..49, got {self.visual_tokens}")
+        for name in ("entity_threshold", "relation_threshold"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be in (0, 1], got {getattr(self, name)}")
         for name in ("knowledge_dropout", "head_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")

@@ -219,20 +219,35 @@ class PromptModel(nn.Module):
 
     # ---- prediction --------------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, posts: Sequence[Post], batch_size: int = 32) -> list[Post]:
-        """Copies of ``posts`` with predicted entities and triples (with scores); gold is dropped."""
+    def encode_posts(self, posts: Sequence[Post], batch_size: int = 32) -> list[torch.Tensor]:
+        """Word states (n_words, H) of every post, in eval mode."""
         was = self.training
         self.eval()
-        out: list[Post] = []
+        out: list[torch.Tensor] = []
         for i in range(0, len(posts), batch_size):
             chunk = list(posts[i:i + batch_size])
             batch = self.layout(chunk, use_image=self.visual is not None)
             words = self.word_states(batch)
-            out.extend(self._decode(p, words[b, :batch.n_words[b]]) for b, p in enumerate(chunk))
+            out.extend(words[b, :batch.n_words[b]] for b in range(len(chunk)))
         self.train(was)
         return out
 
-    def _decode(self, post: Post, words: torch.Tensor) -> Post:
+    @torch.no_grad()
+    def predict(self, posts: Sequence[Post], batch_size: int = 32, words: list[torch.Tensor] | None = None,
+                thresholds: tuple[float, float] | None = None) -> list[Post]:
+        """Copies of ``posts`` with predicted entities and triples (with scores); gold is dropped.
+
+        ``words`` (from ``encode_posts``) skips encoding; ``thresholds`` overrides the config's
+        (entity, relation) no-class probability thresholds."""
+        was = self.training
+        self.eval()
+        words = words if words is not None else self.encode_posts(posts, batch_size)
+        te, tr = thresholds or (self.config.entity_threshold, self.config.relation_threshold)
+        out = [self._decode(p, w, te, tr) for p, w in zip(posts, words, strict=True)]
+        self.train(was)
+        return out
+
+    def _decode(self, post: Post, words: torch.Tensor, te: float, tr: float) -> Post:
         pred = Post(post.id, post.tokens, post.img_id, post.image_path, post.caption, post.knowledge)
         n = len(words)
         if n == 0:
@@ -242,7 +257,7 @@ class PromptModel(nn.Module):
         reps = self.span_head.represent(words, span_t)
         probs = self.span_head(reps).softmax(-1)
         best_p, best_t = probs[:, 1:].max(-1)
-        cand = [i for i in range(len(spans)) if probs[i, 0] < best_p[i]]
+        cand = (probs[:, 0] < te).nonzero().flatten().tolist()
         cand.sort(key=lambda i: -float(best_p[i]))
         taken: list[int] = []
         used = [False] * n
@@ -264,10 +279,12 @@ class PromptModel(nn.Module):
         logits = self.rel_head(words, reps[taken], ent_spans, tix, pairs)
         allowed = self.allowed[tix[pairs[:, 0]], tix[pairs[:, 1]]]
         rp = logits.masked_fill(~allowed, float("-inf")).softmax(-1)
+        best_rp, best_r = rp[:, 1:].max(-1)
         best: dict[tuple[int, int], tuple[float, int, int, int]] = {}
-        for k, (i, j) in enumerate(pairs.tolist()):
-            p, r = rp[k, 1:].max(-1)
-            if float(p) > float(rp[k, 0]):
+        for k in (rp[:, 0] < tr).nonzero().flatten().tolist():
+            i, j = int(pairs[k, 0]), int(pairs[k, 1])
+            p, r = best_rp[k], best_r[k]
+            if float(p) > 0:
                 key = (min(i, j), max(i, j))  # one relation per unordered pair, the likelier direction
                 if key not in best or float(p) > best[key][0]:
                     best[key] = (float(p), int(r), i, j)

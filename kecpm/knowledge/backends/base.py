@@ -18,12 +18,13 @@ class Sampling:
 
     temperature: float = 0.0
     top_p: float = 1.0
-    max_new_tokens: int = 160
+    max_new_tokens: int = 128
     seed: int = 0
+    repetition_penalty: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "top_p": self.top_p,
-                "max_new_tokens": self.max_new_tokens, "seed": self.seed}
+        return {"temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
+                "seed": self.seed, "repetition_penalty": self.repetition_penalty}
 
 
 @dataclass

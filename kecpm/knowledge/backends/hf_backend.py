@@ -1,0 +1,70 @@
+"""The ``transformers`` backend: batched ``generate()`` with left padding, for machines without vLLM.
+
+There is no constrained decoding here, so the answer is started for the model with the prefix
+``{"sentences": ["`` (added back to the text before parsing); the parser keeps what is valid.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kecpm.knowledge.backends.base import Answer, Messages, Sampling
+from kecpm.knowledge.smollm import ModelRef
+
+log = logging.getLogger(__name__)
+PREFIX = '{"sentences": ["'
+
+
+class HFBackend:
+    """Batched generation with a causal LM from transformers (loaded on first use, CPU)."""
+
+    name = "transformers"
+    structured = False
+
+    def __init__(self, ref: ModelRef, prefix: str = PREFIX) -> None:
+        self.ref = ref
+        self.model_id = ref.model_id
+        self.weights = ref.weights
+        self.prefix = prefix
+        self._model: Any = None
+        self._tok: Any = None
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        log.info("loading %s with transformers", self.ref.path)
+        tok = AutoTokenizer.from_pretrained(self.ref.path, padding_side="left")
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        model = AutoModelForCausalLM.from_pretrained(self.ref.path)
+        model.eval()
+        self._tok, self._model = tok, model
+
+    def generate(self, batch: list[Messages], sampling: Sampling, schema: dict[str, Any] | None) -> list[Answer]:
+        import torch
+
+        self._load()
+        tok, model = self._tok, self._model
+        texts = [tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) + self.prefix for m in batch]
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        torch.manual_seed(sampling.seed)
+        kwargs: dict[str, Any] = {"do_sample": sampling.temperature > 0}
+        if sampling.temperature > 0:
+            kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p)
+        with torch.inference_mode():
+            out = model.generate(
+                **enc, max_new_tokens=sampling.max_new_tokens, pad_token_id=tok.pad_token_id,
+                repetition_penalty=sampling.repetition_penalty, **kwargs,
+            )
+        new = out[:, enc["input_ids"].shape[1] :]
+        answers = []
+        for row in new:
+            n = int((row != tok.pad_token_id).sum())
+            answers.append(Answer(self.prefix + tok.decode(row, skip_special_tokens=True), n))
+        return answers
+
+    def close(self) -> None:
+        self._model = self._tok = None

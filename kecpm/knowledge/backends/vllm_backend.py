@@ -1,0 +1,150 @@
+"""The ``vllm`` backend: offline batched ``LLM.chat`` with structured JSON output, in its own process.
+
+vLLM runs in a spawned worker process (started on the first ``generate``, so an all-cached run
+never starts it) that reads requests from a pipe and answers them; ``close`` stops it and frees its
+memory. On CPU, ``VLLM_CPU_KVCACHE_SPACE`` (GiB, default 2 here) sizes the KV cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from kecpm.knowledge.backends.base import Answer, BackendError, Messages, Sampling
+from kecpm.knowledge.smollm import ModelRef
+
+log = logging.getLogger(__name__)
+START_TIMEOUT = float(os.environ.get("KECPM_VLLM_START_TIMEOUT", "1200"))
+
+
+def _worker(conn: Connection, engine_args: dict[str, Any], parent: int) -> None:
+    """Child process: build the engine, then answer ("generate", ...) requests until ("stop",) or EOF."""
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine lives in this process
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    try:
+        from vllm import LLM, SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        llm = LLM(**engine_args)
+    except Exception as e:  # noqa: BLE001 - reported to the parent as a clear message
+        conn.send(("error", f"vLLM failed to start: {type(e).__name__}: {e}"))
+        return
+    conn.send(("ready", None))
+    while True:
+        if not conn.poll(1.0):
+            if os.getppid() != parent:  # parent died (e.g. SIGKILL): stop
+                return
+            continue
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg[0] == "stop":
+            return
+        _, convs, sampling, schema = msg
+        try:
+            params = SamplingParams(
+                temperature=sampling["temperature"], top_p=sampling["top_p"], max_tokens=sampling["max_new_tokens"],
+                seed=sampling["seed"], repetition_penalty=sampling["repetition_penalty"],
+                structured_outputs=StructuredOutputsParams(json=schema) if schema else None,
+            )
+            outs = llm.chat(convs, params, use_tqdm=False)
+            conn.send(("ok", [(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]))
+        except Exception as e:  # noqa: BLE001
+            conn.send(("error", f"vLLM generation failed: {type(e).__name__}: {e}"))
+
+
+class VLLMBackend:
+    """Batched chat generation with vLLM in a worker process."""
+
+    name = "vllm"
+    structured = True
+
+    def __init__(self, ref: ModelRef, max_model_len: int = 2048, memory: float = 0.1, enforce_eager: bool = True) -> None:
+        self.ref = ref
+        self.model_id = ref.model_id
+        self.weights = ref.weights
+        self.engine_args = {
+            "model": ref.path, "max_model_len": max_model_len, "gpu_memory_utilization": memory,
+            "enforce_eager": enforce_eager, "seed": 0,
+        }
+        self._proc: Any = None
+        self._conn: Connection | None = None
+        self.startup_seconds = 0.0
+
+    def start(self) -> None:
+        """Start the worker and wait (bounded) until the engine is ready."""
+        if self._proc is not None:
+            return
+        t0 = time.perf_counter()
+        ctx = mp.get_context("spawn")
+        parent_conn, child_conn = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(child_conn, self.engine_args, os.getpid()), name="kecpm-vllm")
+        proc.start()
+        child_conn.close()
+        self._proc, self._conn = proc, parent_conn
+        log.info("starting vLLM for %s (about 20-60 s on CPU)", self.model_id)
+        kind, payload = self._receive(START_TIMEOUT, "start")
+        if kind != "ready":
+            self.close()
+            raise BackendError(payload)
+        self.startup_seconds = time.perf_counter() - t0
+        log.info("vLLM ready in %.0f s", self.startup_seconds)
+
+    def _receive(self, timeout: float, what: str) -> tuple[str, Any]:
+        assert self._conn is not None and self._proc is not None
+        deadline = time.monotonic() + timeout
+        while not self._conn.poll(0.5):
+            if not self._proc.is_alive():
+                code = self._proc.exitcode
+                self.close()
+                raise BackendError(f"vLLM worker died during {what} (exit code {code}); see its log above")
+            if time.monotonic() > deadline:
+                self.close()
+                raise BackendError(f"vLLM worker: no answer to {what} within {timeout:.0f} s")
+        try:
+            return self._conn.recv()
+        except EOFError as e:
+            self.close()
+            raise BackendError(f"vLLM worker closed the pipe during {what}") from e
+
+    def generate(self, batch: list[Messages], sampling: Sampling, schema: dict[str, Any] | None) -> list[Answer]:
+        self.start()
+        assert self._conn is not None
+        self._conn.send(("generate", batch, sampling.to_dict(), schema))
+        kind, payload = self._receive(START_TIMEOUT, "generate")
+        if kind != "ok":
+            raise BackendError(payload)
+        return [Answer(text, n) for text, n in payload]
+
+    def close(self) -> None:
+        """Stop the worker (politely, then by force) and release its memory."""
+        proc, conn = self._proc, self._conn
+        self._proc = self._conn = None
+        if proc is None:
+            return
+        try:
+            if conn is not None and proc.is_alive():
+                conn.send(("stop",))
+        except (BrokenPipeError, OSError):
+            pass
+        proc.join(30)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(10)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        if conn is not None:
+            conn.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001, S110
+            pass
