@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 class TrainConfig(Config):
     """Optimisation settings of one training run."""
 
-    epochs: int = option(12, "Maximum number of epochs.")
+    epochs: int = option(20, "Maximum number of epochs.")
     batch_size: int = option(8, "Posts per training step.")
     eval_batch_size: int = option(32, "Posts per prediction batch.")
     lr_encoder: float = option(5e-5, "Learning rate of the encoder (when not frozen).")
@@ -39,7 +40,7 @@ class TrainConfig(Config):
     weight_decay: float = option(0.01, "AdamW weight decay.")
     warmup: float = option(0.1, "Fraction of steps with linear warm-up.")
     grad_clip: float = option(1.0, "Gradient norm clip (0 = none).")
-    patience: int = option(4, "Stop after this many epochs without a better val rel-strict F1 (0 = never).")
+    patience: int = option(5, "Stop after this many epochs without a better val rel-strict F1 (0 = never).")
     max_minutes: float = option(0.0, "Wall-clock budget of one run in minutes (0 = none).")
     seed: int = option(17, "Training seed: init, shuffling, dropout.")
     threads: int = option(0, "torch threads (0 = leave torch's default).")
@@ -248,7 +249,9 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
               "best_epoch": state["best_epoch"], "best_val_rel_strict_f1": state["best_f1"],
               "epochs_run": state["epoch"], "stopped": state["stopped"], "history": state["history"],
               "train_seconds": state["seconds"], "predict_posts_per_second": len(test) / max(pred_secs, 1e-9),
-              "n_train": len(train), "n_val": len(val), "n_test": len(test), **(extra or {})}
+              "seconds_per_epoch": sum(h["seconds"] for h in state["history"]) / max(1, len(state["history"])),
+              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+              "thresholds": state.get("thresholds"), "n_train": len(train), "n_val": len(val), "n_test": len(test), **(extra or {})}
     write_results(out / "results.json", record)
     (out / "checkpoint.pt").unlink(missing_ok=True)
     return record

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import typer
@@ -24,7 +25,7 @@ def _seeds(text: str | None) -> list[int] | None:
 @friendly_errors
 def train(
     shots: int = typer.Option(5, "--shots", "-k", help="K of the K-shot splits under --splits-root."),
-    dataset: str = typer.Option("jmere", help="Dataset folder under --splits-root."),
+    dataset: str = typer.Option("mnre", help="Dataset folder under --splits-root."),
     splits_root: Path = typer.Option(Path("fewshot_splits"), help="Root of `kecpm build-splits` output."),
     splits_dir: Path | None = typer.Option(
         None, "--splits-dir", "--paper-splits",
@@ -41,9 +42,9 @@ def train(
     no_soft_prompt: bool = typer.Option(False, "--no-soft-prompt", help="Ablation: no soft prompt vectors."),
     encoder: str = typer.Option("", help="HF encoder id or path (default: packaged all-MiniLM-L6-v2)."),
     freeze_encoder: bool = typer.Option(False, help="Freeze the encoder (pure prompt tuning)."),
-    epochs: int = typer.Option(12, help="Maximum epochs per seed (early stopping on val rel-strict F1)."),
+    epochs: int = typer.Option(20, help="Maximum epochs per seed (early stopping on val rel-strict F1)."),
     batch_size: int = typer.Option(8, help="Training batch size."),
-    patience: int = typer.Option(4, help="Early-stopping patience in epochs (0 = off)."),
+    patience: int = typer.Option(5, help="Early-stopping patience in epochs (0 = off)."),
     max_minutes: float = typer.Option(0.0, help="Training time budget per seed in minutes (0 = none)."),
     train_seed: int | None = typer.Option(None, help="Training seed (default: the split's seed)."),
     threads: int = typer.Option(0, help="torch threads (0 = torch default)."),
@@ -59,8 +60,8 @@ def train(
     root = splits_dir or splits_root / dataset / f"K{shots}"
     splits = find_seed_splits(root, _seeds(seeds))
     abl = [s for s, on in (("noknow", no_knowledge), ("noimg", no_image), ("nosp", no_soft_prompt)) if on]
-    run = out / (name or "-".join([root.parent.name if root.name.startswith("K") else root.name,
-                                    root.name, *abl]))
+    where = [root.parent.name, root.name] if re.fullmatch(r"K\d+", root.name) else [root.name]
+    run = out / (name or "-".join([*where, *abl]))
     mcfg = ModelConfig(encoder=encoder, freeze_encoder=freeze_encoder, use_knowledge=not no_knowledge,
                        use_image=not no_image, soft_prompt_tokens=0 if no_soft_prompt else 8)
     for sp in splits:

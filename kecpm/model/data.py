@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from kecpm.data.errors import BadLines, DataError
-from kecpm.data.jsonl import iter_json_lines
 from kecpm.data.readers import read_posts
 from kecpm.data.schema import Post
+from kecpm.knowledge import KNOWLEDGE_FILE, attach_knowledge, load_knowledge
 
 log = logging.getLogger(__name__)
 PARTS = ("train", "val", "test")
 # File names tried per part, in order: our canonical splits, the paper's files with knowledge, plain JSON.
 CANDIDATES = ("{}.jsonl", "{}_ofa_knowledge.json", "{}.json")
-KNOWLEDGE_FILE = "knowledge.jsonl"
 
 
 @dataclass
@@ -67,26 +65,10 @@ def find_seed_splits(root: str | Path, seeds: list[int] | None = None) -> list[S
 
 
 def load_knowledge_file(path: str | Path) -> dict[str, list[str]]:
-    """``post id -> knowledge sentences`` from stage 1's knowledge file."""
-    try:
-        from kecpm.knowledge import load_knowledge  # stage 1's reader, where installed
-    except ImportError:
-        load_knowledge = None
-    if load_knowledge is not None:
-        return load_knowledge(path)
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: knowledge file not found")
-    out: dict[str, list[str]] = {}
-    for i, rec in iter_json_lines(path, BadLines()):
-        if not isinstance(rec, dict) or "id" not in rec or not isinstance(rec.get("knowledge"), list):
-            raise DataError('expected {"id": ..., "knowledge": [sentences]}', path, i)
-        out[str(rec["id"])] = [str(s) for s in rec["knowledge"]]
-    return out
+    """``post id -> knowledge sentences`` from stage 1's knowledge file (reflected sentences preferred)."""
+    return load_knowledge(path)
 
 
 def attach(posts: list[Post], mapping: dict[str, list[str]] | None) -> list[Post]:
-    """Posts whose knowledge is replaced by ``mapping[id]`` (posts not in it get none)."""
-    if mapping is None:
-        return posts
-    return [replace(p, knowledge=mapping.get(p.id)) for p in posts]
+    """Posts with knowledge from ``mapping`` where it has them (others keep their own)."""
+    return posts if mapping is None else attach_knowledge(posts, mapping)
