@@ -29,8 +29,15 @@ def _post_from_record(rec: object) -> Post:
 
 def read_inputs(path: str | Path, bad: BadLines) -> list[Post]:
     """Posts from JSONL lines with ``tokens`` or ``text`` (optional image_path, caption, knowledge),
-    or from any file ``read_posts`` reads. Bad records go to ``bad``."""
+    from any file ``read_posts`` reads, or from a split folder's test file. Bad records go to ``bad``."""
     path = Path(path)
+    if path.is_dir():  # a split folder: its test file
+        from kecpm.model.data import part_file
+
+        found = part_file(path, "test")
+        if found is None:
+            raise FileNotFoundError(f"{path}: no test file in this split folder")
+        path = found
     if not path.exists():
         raise FileNotFoundError(f"{path}: file not found")
     if path.suffix != ".jsonl" or detect_format(path) in ("mnre", "conll"):

@@ -89,3 +89,19 @@ def test_missing_seed_folder_is_a_clear_error(tmp_path):
     res = CliRunner().invoke(app, ["train", "--splits-dir", str(splits), "--seeds", "5"])
     assert res.exit_code == 1
     assert "no folder for seed(s) 5" in res.output
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_train_on_a_few_real_posts_of_the_paper_splits(shared_data, tmp_path):
+    res = CliRunner().invoke(app, ["train", "--splits-dir", str(shared_data / "fs-jmere"), "--seeds", "17",
+                                   "--limit", "8", "--epochs", "2", "--threads", "1", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    d = tmp_path / "fs-jmere" / "seed17"
+    rec = json.loads((d / "results.json").read_text())
+    assert rec["n_train"] == 8 and rec["n_test"] == 8 and rec["epochs_run"] == 2
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["model"]["use_knowledge"] and cfg["model"]["relations"]
+    # the paper's posts carry captions and ChatGPT knowledge: the fusion gate must have moved off 0
+    heads = torch.load(d / "model" / "heads.pt", weights_only=True)
+    assert float(heads["fusion.gate"].abs()) > 0

@@ -30,7 +30,7 @@ class SeedSplit:
         return read_posts(self.files[part])
 
 
-def _part_file(d: Path, part: str) -> Path | None:
+def part_file(d: Path, part: str) -> Path | None:
     return next((d / c.format(part) for c in CANDIDATES if (d / c.format(part)).exists()), None)
 
 
@@ -54,7 +54,7 @@ def find_seed_splits(root: str | Path, seeds: list[int] | None = None) -> list[S
     out = []
     for s in wanted:
         d = found[s]
-        files = {p: _part_file(d, p) for p in PARTS}
+        files = {p: part_file(d, p) for p in PARTS}
         absent = [p for p, f in files.items() if f is None]
         if absent:
             raise FileNotFoundError(f"{d}: no {'/'.join(absent)} file (tried {', '.join(CANDIDATES)})")
