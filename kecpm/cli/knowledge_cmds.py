@@ -37,6 +37,7 @@ def gen_knowledge(
     max_new_tokens: int = typer.Option(128, help="Most tokens generated per answer (bounds the run time)."),
     temperature: float = typer.Option(0.0, help="Sampling temperature (0 = greedy)."),
     seed: int = typer.Option(0, help="Sampling seed (part of the cache key)."),
+    repetition_penalty: float = typer.Option(1.1, help="Penalty on repeated tokens (1 = none; hosted OpenAI APIs need 1)."),
     batch_size: int = typer.Option(32, help="Prompts per backend call; the cache commits after each."),
     cache_dir: Path | None = typer.Option(None, help="Answer cache folder (default: $KECPM_CACHE or ~/.cache/kecpm)."),
     base_url: str = typer.Option("http://127.0.0.1:8000/v1", help="openai: endpoint."),
@@ -63,7 +64,7 @@ def gen_knowledge(
     cfg = KnowledgeConfig(
         backend=backend, model=model, revision=revision, template=template, reflect_template=reflect_template,
         reflect=reflect, k=k, embedder=embedder, max_sentences=max_sentences, max_new_tokens=max_new_tokens,
-        temperature=temperature, seed=seed, batch_size=batch_size, base_url=base_url, api_key_env=api_key_env,
+        temperature=temperature, seed=seed, repetition_penalty=repetition_penalty, batch_size=batch_size, base_url=base_url, api_key_env=api_key_env,
         concurrency=concurrency, timeout=timeout, retries=retries, import_source=import_source,
         vllm_memory=vllm_memory, dummy_delay=dummy_delay, dummy_bad_every=dummy_bad_every,
     )
@@ -71,7 +72,7 @@ def gen_knowledge(
         with _cache(cache_dir) as cache:
             s = run(cfg, split_dir, input, demos, output, cache=cache, progress=progress)
     except (TemplateError, BackendError) as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False)
+        console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from e
     table = Table(title=f"knowledge -> {s.output}", show_header=False)
     rate = s.posts / s.wall if s.wall else 0.0

@@ -69,3 +69,17 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     ok = subprocess.run(_cli("gen-knowledge", str(clean), *common), env=env_clean, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert Path(killed / "knowledge.jsonl").read_text() == Path(clean / "knowledge.jsonl").read_text()
+
+
+def test_unreachable_endpoint_is_a_clear_error_and_nothing_written(tiny_split):
+    import socket
+
+    with socket.socket() as s:  # a free port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = runner.invoke(app, ["gen-knowledge", str(tiny_split), "--backend", "openai", "--model", "m", "-k", "0",
+                            "--base-url", f"http://127.0.0.1:{port}/v1", "--retries", "1", "--timeout", "2",
+                            "--no-progress"], env={"OPENAI_API_KEY": "sk-secret-test"})
+    assert r.exit_code == 1 and "cannot reach" in r.output and "2 attempt" in r.output, r.output
+    assert "sk-secret-test" not in r.output
+    assert not (tiny_split / "knowledge.jsonl").exists()

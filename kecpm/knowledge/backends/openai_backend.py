@@ -1,0 +1,99 @@
+"""The ``openai`` backend: any OpenAI-compatible chat endpoint (``vllm serve``, hosted APIs).
+
+Bounded concurrency, a timeout per request, retries with exponential backoff on connection errors,
+429 and 5xx. The API key is read from an environment variable and only ever sent in the
+``Authorization`` header: never in the cache key, on disk or in logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from typing import Any
+
+import httpx
+
+from kecpm.knowledge.backends.base import Answer, BackendError, Messages, Sampling
+
+log = logging.getLogger(__name__)
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class OpenAIBackend:
+    """Chat completions over HTTP with JSON-schema output (``response_format``)."""
+
+    name = "openai"
+    structured = True
+
+    def __init__(self, model: str, base_url: str = "http://127.0.0.1:8000/v1", api_key_env: str = "OPENAI_API_KEY",
+                 revision: str | None = None, concurrency: int = 4, timeout: float = 60.0, retries: int = 3,
+                 backoff: float = 0.5) -> None:
+        self.model_id = model
+        self.weights = f"revision:{revision}" if revision else "served"
+        self.base_url = base_url.rstrip("/")
+        self.api_key_env = api_key_env
+        self.concurrency, self.timeout, self.retries, self.backoff = concurrency, timeout, retries, backoff
+
+    def _headers(self) -> dict[str, str]:
+        key = os.environ.get(self.api_key_env)
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _body(self, messages: Messages, sampling: Sampling, schema: dict[str, Any] | None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model_id, "messages": messages, "temperature": sampling.temperature,
+            "top_p": sampling.top_p, "max_tokens": sampling.max_new_tokens, "seed": sampling.seed,
+        }
+        if sampling.repetition_penalty != 1.0:  # a vLLM extension; hosted APIs want 1.0 (not sent)
+            body["repetition_penalty"] = sampling.repetition_penalty
+        if schema is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "knowledge", "schema": schema}}
+        return body
+
+    async def _one(self, client: httpx.AsyncClient, sem: asyncio.Semaphore, body: dict[str, Any]) -> Answer:
+        url = f"{self.base_url}/chat/completions"
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                delay = self.backoff * 2 ** (attempt - 1) * (1 + random.random() / 4)  # noqa: S311
+                log.debug("retry %d in %.1f s after %s", attempt, delay, last)
+                await asyncio.sleep(delay)
+            async with sem:
+                try:
+                    r = await client.post(url, json=body)
+                except httpx.TransportError as e:
+                    last = f"{type(e).__name__}: {e}"
+                    continue
+            if r.status_code in RETRY_STATUS:
+                last = f"HTTP {r.status_code}"
+                continue
+            if r.status_code >= 400:
+                raise BackendError(f"{url}: HTTP {r.status_code}: {r.text[:300]}")
+            try:
+                data = r.json()
+                text = data["choices"][0]["message"]["content"] or ""
+            except (ValueError, KeyError, IndexError, TypeError) as e:
+                raise BackendError(f"{url}: unexpected response: {r.text[:300]}") from e
+            tokens = int((data.get("usage") or {}).get("completion_tokens") or 0)
+            return Answer(text, tokens)
+        raise BackendError(f"cannot reach {url} after {self.retries + 1} attempt(s): {last}")
+
+    async def _batch(self, batch: list[Messages], sampling: Sampling, schema: dict[str, Any] | None) -> list[Answer]:
+        sem = asyncio.Semaphore(self.concurrency)
+        timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
+        async with httpx.AsyncClient(timeout=timeout, headers=self._headers(), trust_env=False) as client:
+            tasks = [asyncio.ensure_future(self._one(client, sem, self._body(m, sampling, schema))) for m in batch]
+            try:
+                return list(await asyncio.gather(*tasks))
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+
+    def generate(self, batch: list[Messages], sampling: Sampling, schema: dict[str, Any] | None) -> list[Answer]:
+        return asyncio.run(self._batch(batch, sampling, schema))
+
+    def close(self) -> None:
+        pass
