@@ -62,7 +62,7 @@ class GatedCrossAttention(nn.Module):
 class PromptModel(nn.Module):
     """Extracts entities and triples from posts. Build with ``create`` (new) or ``load`` (saved)."""
 
-    def __init__(self, config: ModelConfig, encoder_path: str | None = None) -> None:
+    def __init__(self, config: ModelConfig, encoder_path: str | None = None, side_path: str | None = None) -> None:
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
@@ -81,6 +81,10 @@ class PromptModel(nn.Module):
         self.soft = SoftPrompt(config.soft_prompt_tokens, hidden) if config.soft_prompt_tokens else None
         self.visual = VisualPrefix(config.visual_tokens, hidden, config.image_model) if config.use_image else None
         self.fusion = GatedCrossAttention(hidden) if self.layout.has_side else None
+        # The side sequence is read by a frozen copy of the pretrained encoder (not a submodule: saved
+        # apart), so its states can be cached per post and knowledge never trains the text encoder.
+        self._side = [AutoModel.from_pretrained(side_path or path).eval().requires_grad_(False)] if self.fusion else []
+        self._side_cache: dict[tuple[int, ...], torch.Tensor] = {}
         n_types, n_rels = len(config.entity_types), len(config.relations)
         self.span_head = SpanHead(hidden, n_types, config.max_span_width, config.head_dropout)
         self.rel_head = RelationHead(self.span_head.in_dim, hidden, n_types, n_rels, config.head_dropout)
@@ -88,6 +92,10 @@ class PromptModel(nn.Module):
                              persistent=False)
         self.type_index = {t: i + 1 for i, t in enumerate(config.entity_types)}
         self.rel_index = {r: i + 1 for i, r in enumerate(config.relations)}
+
+    @property
+    def side_encoder(self) -> nn.Module | None:
+        return self._side[0] if self._side else None
 
     # ---- construction, saving, loading -------------------------------------------------------------
     @classmethod
@@ -124,6 +132,8 @@ class PromptModel(nn.Module):
             (tmp / "schema.json").write_text(json.dumps(
                 {k: getattr(self.config, k) for k in ("entity_types", "relations", "allowed_pairs")}, indent=2))
             self.encoder.save_pretrained(tmp / "encoder")
+            if self.side_encoder is not None:
+                self.side_encoder.save_pretrained(tmp / "side_encoder")
             self.tokenizer.save_pretrained(tmp / "encoder")
             heads = {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
             torch.save(heads, tmp / "heads.pt")
@@ -141,7 +151,9 @@ class PromptModel(nn.Module):
         directory = Path(directory)
         if not (directory / "config.json").exists():
             raise FileNotFoundError(f"{directory}: not a saved model (no config.json)")
-        model = cls(ModelConfig.load(directory / "config.json"), encoder_path=str(directory / "encoder"))
+        side = directory / "side_encoder"
+        model = cls(ModelConfig.load(directory / "config.json"), encoder_path=str(directory / "encoder"),
+                    side_path=str(side) if side.exists() else None)
         missing, unexpected = model.load_state_dict(
             torch.load(directory / "heads.pt", map_location="cpu", weights_only=True), strict=False)
         bad = [k for k in missing if not k.startswith("encoder.")] + list(unexpected)
@@ -165,8 +177,7 @@ class PromptModel(nn.Module):
             mask = torch.cat([mask.new_ones(len(mask), n_pre), mask], dim=1)
         states = self.encoder(inputs_embeds=emb, attention_mask=mask).last_hidden_state[:, n_pre:]
         if self.fusion is not None and batch.side_ids is not None:
-            with torch.no_grad():
-                side = self.encoder(input_ids=batch.side_ids, attention_mask=batch.side_mask).last_hidden_state
+            side = self.side_states(batch.side_ids, batch.side_mask)
             keys = batch.side_mask.bool()
             if self.training and self.config.knowledge_dropout > 0:
                 drop = torch.rand(len(keys)) < self.config.knowledge_dropout
@@ -175,6 +186,20 @@ class PromptModel(nn.Module):
         n = max(max(batch.n_words), 1)
         onehot = (batch.word_index.unsqueeze(1) == torch.arange(n).view(1, n, 1)).float()  # (B, N, Lt)
         return onehot @ states / onehot.sum(-1, keepdim=True).clamp(min=1)
+
+    @torch.no_grad()
+    def side_states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, Ls, H) frozen-encoder states of the side sequences, cached per distinct sequence."""
+        keys = [tuple(ids[b, : int(mask[b].sum())].tolist()) for b in range(len(ids))]
+        todo = [b for b, k in enumerate(keys) if k not in self._side_cache]
+        if todo:
+            out = self.side_encoder(input_ids=ids[todo], attention_mask=mask[todo]).last_hidden_state
+            for row, b in enumerate(todo):
+                self._side_cache[keys[b]] = out[row, : len(keys[b])].clone()
+        states = torch.zeros(*ids.shape, self.side_encoder.config.hidden_size)
+        for b, k in enumerate(keys):
+            states[b, : len(k)] = self._side_cache[k]
+        return states
 
     # ---- training ----------------------------------------------------------------------------------
     def loss(self, posts: Sequence[Post]) -> torch.Tensor:
