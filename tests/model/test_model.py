@@ -61,3 +61,16 @@ def test_schema_constraint_blocks_unseen_type_pairs(make_model, tiny_posts):
     r = model.rel_index["member_of"]
     t = model.type_index
     assert model.allowed[t["per"], t["org"], r] and not model.allowed[t["org"], t["per"], r]
+
+
+def test_knowledge_is_read_by_a_frozen_cached_encoder(make_model, tiny_posts):
+    model = make_model()
+    before = {k: v.clone() for k, v in model.side_encoder.state_dict().items()}
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    opt.zero_grad()
+    model.loss(tiny_posts).backward()
+    opt.step()
+    assert all(torch.equal(before[k], v) for k, v in model.side_encoder.state_dict().items())
+    assert not any(n.startswith("side_encoder") for n, _ in model.named_parameters())
+    assert len(model._side_cache) == len({(p.caption, tuple(p.knowledge or ())) for p in tiny_posts})
+    assert float(model.fusion.gate.abs()) > 0  # the gate learns to open
