@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The main job, end to end on the real data: K-shot splits, LLM knowledge, training, evaluation.
+# Knobs (environment): KECPM_DATA (../shared/data), KECPM_SHOTS (5), KECPM_SEEDS ("17 67 97"),
+# KECPM_BACKEND (vllm if installed), KECPM_LLM (smollm2), KECPM_EPOCHS, KECPM_RUNS (runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-2}
+KECPM=${KECPM:-.venv/bin/kecpm}
+DATA=${KECPM_DATA:-../shared/data}
+K=${KECPM_SHOTS:-5}
+SEEDS=${KECPM_SEEDS:-17 67 97}
+BACKEND=${KECPM_BACKEND:-auto}
+LLM=${KECPM_LLM:-smollm2}
+RUNS=${KECPM_RUNS:-runs}
+SPLITS=fewshot_splits/mnre/K$K
+start=$(date +%s)
+step() { printf '\n== %s (%ss)\n' "$1" "$(( $(date +%s) - start ))" >&2; }
+
+step "1/4 K=$K splits from $DATA/mnre, seeds $SEEDS"
+"$KECPM" build-splits --k "$K" --seeds "$SEEDS" --data "$DATA/mnre" -q
+if [ "$K" = 5 ] && [ "$SEEDS" = "17 67 97" ]; then "$KECPM" build-splits --k 5 --data "$DATA/mnre" --check -q; fi
+
+step "2/4 knowledge with $LLM ($BACKEND backend); answers cached, a rerun is free"
+for s in $SEEDS; do
+  "$KECPM" gen-knowledge "$SPLITS/seed$s" --backend "$BACKEND" --model "$LLM"
+done
+
+step "3/4 train and score one model per seed"
+"$KECPM" train --shots "$K" --seeds "$SEEDS" --out "$RUNS" --name "mnre-K$K" ${KECPM_EPOCHS:+--epochs "$KECPM_EPOCHS"}
+
+step "4/4 evaluate the first seed's test predictions again with kecpm evaluate"
+first=${SEEDS%% *}
+"$KECPM" evaluate --gold "$SPLITS/seed$first/test.jsonl" --pred "$RUNS/mnre-K$K/seed$first/predictions.jsonl" \
+  --out "$RUNS/mnre-K$K/seed$first/evaluate.json"
+step "done: summary in $RUNS/mnre-K$K/summary.csv"
