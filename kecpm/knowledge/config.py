@@ -28,6 +28,8 @@ class KnowledgeConfig(Config):
     seed: int = option(0, "sampling seed")
     repetition_penalty: float = option(1.1, "penalty on repeated tokens (1 = none); small models loop without it")
     batch_size: int = option(32, "prompts per backend call; the cache commits after each")
+    dtype: str = option("auto", "transformers: weights dtype (auto = bfloat16 on AVX-512 CPUs, else float32)")
+    threads: int = option(0, "transformers: torch threads (0 = torch default)")
     max_model_len: int = option(2048, "vllm: context length")
     vllm_memory: float = option(0.1, "vllm: gpu_memory_utilization (on CPU the share of RAM it reserves)")
     base_url: str = option("http://127.0.0.1:8000/v1", "openai: endpoint")

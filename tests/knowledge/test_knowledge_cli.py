@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import write_split
+from knowledge_helpers import write_split
 from typer.testing import CliRunner
 
 from kecpm.cli import app

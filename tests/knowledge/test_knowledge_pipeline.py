@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import make_posts
+from knowledge_helpers import make_posts
 
 from kecpm.data.errors import DataError
 from kecpm.knowledge import load_knowledge

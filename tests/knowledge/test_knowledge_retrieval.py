@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import make_posts
+from knowledge_helpers import make_posts
 
 from kecpm.knowledge.cache import AnswerCache
 from kecpm.knowledge.retrieval import top_k_demos

@@ -39,5 +39,5 @@ def make_backend(cfg: KnowledgeConfig) -> Backend:
     if name == "transformers":
         from kecpm.knowledge.backends.hf_backend import HFBackend
 
-        return HFBackend(ref)
+        return HFBackend(ref, dtype=cfg.dtype, threads=cfg.threads)
     raise BackendError(f"backend {name!r} does not generate text")

@@ -16,14 +16,29 @@ log = logging.getLogger(__name__)
 PREFIX = '{"sentences": ["'
 
 
+def resolve_dtype(name: str) -> Any:
+    """``auto``: bfloat16 on CPUs with AVX-512 (about 2.4x faster than float32 here), else float32."""
+    import torch
+
+    if name == "auto":
+        cap = torch.backends.cpu.get_cpu_capability()
+        return torch.bfloat16 if "AVX512" in cap else torch.float32
+    try:
+        return getattr(torch, name)
+    except AttributeError as e:
+        raise ValueError(f"unknown dtype {name!r}") from e
+
+
 class HFBackend:
     """Batched generation with a causal LM from transformers (loaded on first use, CPU)."""
 
     name = "transformers"
     structured = False
 
-    def __init__(self, ref: ModelRef, prefix: str = PREFIX) -> None:
+    def __init__(self, ref: ModelRef, prefix: str = PREFIX, dtype: str = "auto", threads: int = 0) -> None:
         self.ref = ref
+        self.dtype = dtype
+        self.threads = threads
         self.model_id = ref.model_id
         self.weights = ref.weights
         self.prefix = prefix
@@ -33,13 +48,17 @@ class HFBackend:
     def _load(self) -> None:
         if self._model is not None:
             return
+        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        log.info("loading %s with transformers", self.ref.path)
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        dtype = resolve_dtype(self.dtype)
+        log.info("loading %s with transformers (%s)", self.ref.path, dtype)
         tok = AutoTokenizer.from_pretrained(self.ref.path, padding_side="left")
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
-        model = AutoModelForCausalLM.from_pretrained(self.ref.path)
+        model = AutoModelForCausalLM.from_pretrained(self.ref.path, dtype=dtype)
         model.eval()
         self._tok, self._model = tok, model
 
