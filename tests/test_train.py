@@ -30,12 +30,12 @@ def _splits(root: Path, seeds=(1,)) -> Path:
 
 @pytest.mark.slow
 def test_train_cli_writes_all_artefacts(tmp_path):
-    splits = _splits(tmp_path / "splits", seeds=(1, 2))
+    splits = _splits(tmp_path / "splits", seeds=(1,))
     res = CliRunner().invoke(app, ["train", "--splits-dir", str(splits), "--epochs", "2", "--out",
                                    str(tmp_path / "runs"), "--name", "t", "--threads", "1", "--batch-size", "4"])
     assert res.exit_code == 0, res.output
     run = tmp_path / "runs" / "t"
-    for s in (1, 2):
+    for s in (1,):
         d = run / f"seed{s}"
         assert {"results.json", "predictions.jsonl", "config.json", "model"} <= {p.name for p in d.iterdir()}
         assert not (d / "checkpoint.pt").exists()
@@ -45,7 +45,7 @@ def test_train_cli_writes_all_artefacts(tmp_path):
         assert len(read_jsonl(d / "predictions.jsonl")) == 4
         assert (d / "model" / "heads.pt").exists()
     rows = list(csv.reader((run / "summary.csv").open()))
-    assert [r[0] for r in rows] == ["seed", "1", "2", "mean", "std"]
+    assert [r[0] for r in rows] == ["seed", "1", "mean", "std"]
     assert "rel-strict" in res.output
 
 
@@ -105,3 +105,18 @@ def test_train_on_a_few_real_posts_of_the_paper_splits(shared_data, tmp_path):
     # the paper's posts carry captions and ChatGPT knowledge: the fusion gate must have moved off 0
     heads = torch.load(d / "model" / "heads.pt", weights_only=True)
     assert float(heads["fusion.gate"].abs()) > 0
+
+
+def test_summary_is_mean_and_std_over_seeds(tmp_path):
+    from kecpm.results import summary_table, write_results, write_summary
+
+    for seed, f1 in ((1, 0.2), (2, 0.3), (3, 0.4)):
+        test = {"entity_f1": 0.5, "rel_strict_f1": f1, "rel_boundary_f1": f1, "macro_f1": 0.1}
+        write_results(tmp_path / f"seed{seed}" / "results.json", {"seed": seed, "test": test})
+    rows = list(csv.reader(write_summary(tmp_path).open()))
+    assert rows[4][:3] == ["mean", "50.00", "30.00"] and rows[5][2] == "10.00"
+    from rich.console import Console
+
+    console = Console(record=True, width=120)
+    console.print(summary_table(tmp_path))
+    assert "30.0 ± 10.0" in console.export_text()
