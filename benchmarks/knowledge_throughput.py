@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--hf-batch", type=int, default=16, help="transformers batch size")
     ap.add_argument("--single-posts", type=int, default=None, help="posts for the one-at-a-time loop (default: all)")
-    ap.add_argument("--skip", default="", help="comma list of runs to skip: vllm,single,transformers,cached")
+    ap.add_argument("--skip", default="", help="comma list of runs to skip: vllm,prefix,single,transformers,cached")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -96,9 +96,18 @@ def main() -> None:
         try:
             if "vllm" not in skip:
                 run("vllm batched", base, vllm, tmp / "vllm", len(posts))
+            if "prefix" not in skip:  # same engine, answer started as JSON instead of grammar-constrained
+                from kecpm.knowledge.backends.hf_backend import PREFIX
+
+                grammar = (vllm.structured, vllm.prefix)
+                vllm.structured, vllm.prefix = False, PREFIX
+                run("vllm batched, json_mode=prefix", base.replace(json_mode="prefix"), vllm, tmp / "prefix", len(posts))
+                vllm.structured, vllm.prefix = grammar
             if "single" not in skip:
                 n = args.single_posts or len(posts)
                 run("vllm one request at a time", base.replace(batch_size=1), vllm, tmp / "single", n)
+                # the same first n posts batched, for a like-for-like ratio
+                run("vllm batched, same posts", base.replace(batch_size=n), vllm, tmp / "single-batched", n)
         finally:
             vllm.close()
     if "cached" not in skip and "vllm" not in skip:
@@ -113,8 +122,8 @@ def main() -> None:
 
     by = {r["run"]: r for r in rows}
     summary: dict[str, Any] = {"posts": len(posts), "max_new_tokens": args.max_new_tokens, "vllm_startup_s": startup, "runs": rows}
-    if "vllm batched" in by and "vllm one request at a time" in by:
-        summary["batched_vs_single"] = round(by["vllm batched"]["posts_per_s_generation"]
+    if "vllm batched, same posts" in by and "vllm one request at a time" in by:
+        summary["batched_vs_single"] = round(by["vllm batched, same posts"]["posts_per_s_generation"]
                                              / by["vllm one request at a time"]["posts_per_s_generation"], 1)
     if "vllm batched" in by and "all cached rerun (vllm config)" in by:
         summary["cached_vs_generating_end_to_end"] = round(by["all cached rerun (vllm config)"]["posts_per_s_end_to_end"]

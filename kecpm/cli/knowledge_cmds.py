@@ -48,6 +48,7 @@ def gen_knowledge(
     import_source: str | None = typer.Option(None, help="import: folder/file with knowledge (default <data>/fs-jmere)."),
     dtype: str = typer.Option("auto", help="transformers: dtype (auto = bfloat16 on AVX-512 CPUs, else float32)."),
     threads: int = typer.Option(0, help="transformers: torch threads (0 = default)."),
+    json_mode: str = typer.Option("grammar", help="vllm: 'grammar' (schema-constrained decoding) or 'prefix' (answer started as JSON; faster on CPU)."),
     vllm_memory: float = typer.Option(0.1, help="vllm: gpu_memory_utilization (share of RAM reserved on CPU)."),
     dummy_delay: float = typer.Option(0.0, hidden=True, help="dummy: seconds per backend call (tests)."),
     dummy_bad_every: int = typer.Option(0, hidden=True, help="dummy: about one answer in N is not JSON (tests)."),
@@ -68,7 +69,7 @@ def gen_knowledge(
         reflect=reflect, k=k, embedder=embedder, max_sentences=max_sentences, max_new_tokens=max_new_tokens,
         temperature=temperature, seed=seed, repetition_penalty=repetition_penalty, batch_size=batch_size, base_url=base_url, api_key_env=api_key_env,
         concurrency=concurrency, timeout=timeout, retries=retries, import_source=import_source,
-        dtype=dtype, threads=threads, vllm_memory=vllm_memory, dummy_delay=dummy_delay, dummy_bad_every=dummy_bad_every,
+        dtype=dtype, threads=threads, json_mode=json_mode, vllm_memory=vllm_memory, dummy_delay=dummy_delay, dummy_bad_every=dummy_bad_every,
     )
     try:
         with _cache(cache_dir) as cache:

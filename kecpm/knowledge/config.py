@@ -30,6 +30,7 @@ class KnowledgeConfig(Config):
     batch_size: int = option(32, "prompts per backend call; the cache commits after each")
     dtype: str = option("auto", "transformers: weights dtype (auto = bfloat16 on AVX-512 CPUs, else float32)")
     threads: int = option(0, "transformers: torch threads (0 = torch default)")
+    json_mode: str = option("grammar", "vllm: 'grammar' constrains decoding to the JSON schema; 'prefix' only starts the answer as JSON (much faster on CPU)")
     max_model_len: int = option(2048, "vllm: context length")
     vllm_memory: float = option(0.1, "vllm: gpu_memory_utilization (on CPU the share of RAM it reserves)")
     base_url: str = option("http://127.0.0.1:8000/v1", "openai: endpoint")
@@ -47,6 +48,8 @@ class KnowledgeConfig(Config):
         for name in ("max_sentences", "max_new_tokens", "batch_size", "concurrency", "max_model_len"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        if self.json_mode not in ("grammar", "prefix"):
+            raise ConfigError(f"json_mode: {self.json_mode!r} is not 'grammar' or 'prefix'")
         if self.k < 0:
             raise ConfigError(f"k: must be >= 0, got {self.k}")
         if self.temperature < 0 or not 0 < self.top_p <= 1:

@@ -35,7 +35,7 @@ def make_backend(cfg: KnowledgeConfig) -> Backend:
     if name == "vllm":
         from kecpm.knowledge.backends.vllm_backend import VLLMBackend
 
-        return VLLMBackend(ref, max_model_len=cfg.max_model_len, memory=cfg.vllm_memory)
+        return VLLMBackend(ref, max_model_len=cfg.max_model_len, memory=cfg.vllm_memory, json_mode=cfg.json_mode)
     if name == "transformers":
         from kecpm.knowledge.backends.hf_backend import HFBackend
 

@@ -67,7 +67,8 @@ class HFBackend:
 
         self._load()
         tok, model = self._tok, self._model
-        texts = [tok.apply_chat_template(m, add_generation_prompt=True, tokenize=False) + self.prefix for m in batch]
+        texts = [tok.apply_chat_template([*m, {"role": "assistant", "content": self.prefix}], tokenize=False,
+                                         continue_final_message=True) for m in batch]
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         torch.manual_seed(sampling.seed)
         kwargs: dict[str, Any] = {"do_sample": sampling.temperature > 0}

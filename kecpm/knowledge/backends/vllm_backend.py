@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import signal
+import sys
 import time
 from multiprocessing.connection import Connection
 from typing import Any
 
 from kecpm.knowledge.backends.base import Answer, BackendError, Messages, Sampling
+from kecpm.knowledge.backends.hf_backend import PREFIX
 from kecpm.knowledge.smollm import ModelRef
 
 log = logging.getLogger(__name__)
@@ -24,8 +27,8 @@ START_TIMEOUT = float(os.environ.get("KECPM_VLLM_START_TIMEOUT", "1200"))
 def _worker(conn: Connection, engine_args: dict[str, Any], parent: int) -> None:
     """Child process: build the engine, then answer ("generate", ...) requests until ("stop",) or EOF."""
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine lives in this process
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the engine shutdown below runs
     try:
         from vllm import LLM, SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
@@ -35,6 +38,16 @@ def _worker(conn: Connection, engine_args: dict[str, Any], parent: int) -> None:
         conn.send(("error", f"vLLM failed to start: {type(e).__name__}: {e}"))
         return
     conn.send(("ready", None))
+    try:
+        _serve(conn, llm, parent, SamplingParams, StructuredOutputsParams)
+    finally:  # a multiprocessing child ends with os._exit: stop the engine process explicitly
+        try:
+            llm.llm_engine.engine_core.shutdown()
+        except Exception:  # noqa: BLE001, S110
+            pass
+
+
+def _serve(conn: Connection, llm: Any, parent: int, SamplingParams: Any, StructuredOutputsParams: Any) -> None:  # noqa: N803
     while True:
         if not conn.poll(1.0):
             if os.getppid() != parent:  # parent died (e.g. SIGKILL): stop
@@ -46,26 +59,39 @@ def _worker(conn: Connection, engine_args: dict[str, Any], parent: int) -> None:
             return
         if msg[0] == "stop":
             return
-        _, convs, sampling, schema = msg
+        _, convs, sampling, schema, prefix = msg
         try:
             params = SamplingParams(
                 temperature=sampling["temperature"], top_p=sampling["top_p"], max_tokens=sampling["max_new_tokens"],
                 seed=sampling["seed"], repetition_penalty=sampling["repetition_penalty"],
                 structured_outputs=StructuredOutputsParams(json=schema) if schema else None,
             )
-            outs = llm.chat(convs, params, use_tqdm=False)
-            conn.send(("ok", [(o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]))
+            if prefix:  # start the answer for the model instead of constraining it
+                convs = [[*m, {"role": "assistant", "content": prefix}] for m in convs]
+                outs = llm.chat(convs, params, use_tqdm=False, add_generation_prompt=False, continue_final_message=True)
+            else:
+                outs = llm.chat(convs, params, use_tqdm=False)
+            conn.send(("ok", [(prefix + o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]))
         except Exception as e:  # noqa: BLE001
             conn.send(("error", f"vLLM generation failed: {type(e).__name__}: {e}"))
 
 
 class VLLMBackend:
-    """Batched chat generation with vLLM in a worker process."""
+    """Batched chat generation with vLLM in a worker process.
+
+    ``json_mode="grammar"`` constrains decoding to the JSON schema (vLLM structured outputs);
+    ``"prefix"`` starts the answer with ``{"sentences": ["`` instead, which is several times faster
+    on CPU (the grammar's per-token work dominates with a 135M model) and is left to the parser.
+    """
 
     name = "vllm"
-    structured = True
 
-    def __init__(self, ref: ModelRef, max_model_len: int = 2048, memory: float = 0.1, enforce_eager: bool = True) -> None:
+    def __init__(self, ref: ModelRef, max_model_len: int = 2048, memory: float = 0.1, enforce_eager: bool = True,
+                 json_mode: str = "grammar") -> None:
+        if json_mode not in ("grammar", "prefix"):
+            raise ValueError(f"json_mode: {json_mode!r} is not 'grammar' or 'prefix'")
+        self.structured = json_mode == "grammar"
+        self.prefix = "" if self.structured else PREFIX
         self.ref = ref
         self.model_id = ref.model_id
         self.weights = ref.weights
@@ -116,7 +142,7 @@ class VLLMBackend:
     def generate(self, batch: list[Messages], sampling: Sampling, schema: dict[str, Any] | None) -> list[Answer]:
         self.start()
         assert self._conn is not None
-        self._conn.send(("generate", batch, sampling.to_dict(), schema))
+        self._conn.send(("generate", batch, sampling.to_dict(), schema if self.structured else None, self.prefix))
         kind, payload = self._receive(START_TIMEOUT, "generate")
         if kind != "ok":
             raise BackendError(payload)
