@@ -21,7 +21,7 @@ def _cache(cache_dir: Path | None):  # noqa: ANN202 - lazy import keeps `kecpm -
 
 @friendly_errors
 def gen_knowledge(
-    split_dir: Path | None = typer.Argument(None, help="Split folder with train/val/test.jsonl (e.g. fewshot_splits/jmere/K5/seed1)."),
+    split_dirs: list[Path] = typer.Argument(None, help="Split folder(s) with train/val/test.jsonl (e.g. fewshot_splits/mnre/K5/seed17); several share one model start-up."),
     input: list[Path] = typer.Option([], "--input", "-i", help="Canonical JSONL files instead of a split folder (repeatable)."),
     demos: Path | None = typer.Option(None, help="Demonstration pool (default: the split's train.jsonl)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output file (default: <split>/knowledge.jsonl)."),
@@ -34,11 +34,11 @@ def gen_knowledge(
     k: int = typer.Option(2, "-k", help="Similar training posts shown as demonstrations."),
     embedder: str | None = typer.Option(None, help="sentence-transformers model (default: packaged all-MiniLM-L6-v2)."),
     max_sentences: int = typer.Option(4, help="Most sentences asked for per post."),
-    max_new_tokens: int = typer.Option(128, help="Most tokens generated per answer (bounds the run time)."),
+    max_new_tokens: int = typer.Option(64, help="Most tokens generated per answer (bounds the run time)."),
     temperature: float = typer.Option(0.0, help="Sampling temperature (0 = greedy)."),
     seed: int = typer.Option(0, help="Sampling seed (part of the cache key)."),
     repetition_penalty: float = typer.Option(1.1, help="Penalty on repeated tokens (1 = none; hosted OpenAI APIs need 1)."),
-    batch_size: int = typer.Option(32, help="Prompts per backend call; the cache commits after each."),
+    batch_size: int = typer.Option(64, help="Prompts per backend call; the cache commits after each."),
     cache_dir: Path | None = typer.Option(None, help="Answer cache folder (default: $KECPM_CACHE or ~/.cache/kecpm)."),
     base_url: str = typer.Option("http://127.0.0.1:8000/v1", help="openai: endpoint."),
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="openai: env variable holding the API key."),
@@ -55,15 +55,22 @@ def gen_knowledge(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Generate background knowledge for every post of a split and write knowledge.jsonl beside it."""
+    from kecpm.knowledge.backends import make_backend
     from kecpm.knowledge.backends.base import BackendError
     from kecpm.knowledge.config import KnowledgeConfig
     from kecpm.knowledge.pipeline import run
     from kecpm.knowledge.prompts import TemplateError
 
-    if split_dir is None and not input:
+    split_dirs = list(split_dirs or [])
+    if not split_dirs and not input:
         raise ConfigError("give a split folder or --input files")
-    if split_dir is not None and not split_dir.is_dir():
-        raise FileNotFoundError(f"{split_dir}: not a folder")
+    if split_dirs and input:
+        raise ConfigError("give split folders or --input files, not both")
+    if len(split_dirs) > 1 and output is not None:
+        raise ConfigError("--output works with one split folder only")
+    for d in split_dirs:
+        if not d.is_dir():
+            raise FileNotFoundError(f"{d}: not a folder")
     cfg = KnowledgeConfig(
         backend=backend, model=model, revision=revision, template=template, reflect_template=reflect_template,
         reflect=reflect, k=k, embedder=embedder, max_sentences=max_sentences, max_new_tokens=max_new_tokens,
@@ -71,12 +78,24 @@ def gen_knowledge(
         concurrency=concurrency, timeout=timeout, retries=retries, import_source=import_source,
         dtype=dtype, threads=threads, json_mode=json_mode, vllm_memory=vllm_memory, dummy_delay=dummy_delay, dummy_bad_every=dummy_bad_every,
     )
+    summaries = []
+    llm = None
     try:
         with _cache(cache_dir) as cache:
-            s = run(cfg, split_dir, input, demos, output, cache=cache, progress=progress)
+            llm = None if cfg.backend == "import" else make_backend(cfg)  # one (lazy) model for all folders
+            for d in split_dirs or [None]:
+                summaries.append(run(cfg, d, input, demos, output, backend=llm, cache=cache, progress=progress))
     except (TemplateError, BackendError) as e:
         console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from e
+    finally:
+        if llm is not None:
+            llm.close()
+    for s in summaries:
+        _print_summary(s)
+
+
+def _print_summary(s) -> None:  # noqa: ANN001
     table = Table(title=f"knowledge -> {s.output}", show_header=False)
     rate = s.posts / s.wall if s.wall else 0.0
     for name, value in [("posts", s.posts), ("prompts", s.prompts), ("cache hits", s.cache_hits),

@@ -72,7 +72,10 @@ def materialise_packaged(root: Path | None = None) -> tuple[Path, str]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    import torch
+
+    # bfloat16: what vLLM runs on CPU anyway; half the size of the dequantised float32
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.bfloat16)
     if hasattr(model, "hf_quantizer"):
         del model.hf_quantizer
     if hasattr(model.config, "quantization_config"):

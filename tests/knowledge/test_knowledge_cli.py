@@ -83,3 +83,13 @@ def test_unreachable_endpoint_is_a_clear_error_and_nothing_written(tiny_split):
     assert r.exit_code == 1 and "cannot reach" in r.output and "2 attempt" in r.output, r.output
     assert "sk-secret-test" not in r.output
     assert not (tiny_split / "knowledge.jsonl").exists()
+
+
+def test_several_split_folders_share_one_backend(tmp_path):
+    a, b = write_split(tmp_path / "a", 4, 2, 2), write_split(tmp_path / "b", 4, 2, 2)
+    r = runner.invoke(app, ["gen-knowledge", str(a), str(b), "--backend", "dummy", "-k", "0", "--no-progress",
+                            "--cache-dir", str(tmp_path / "c")])
+    assert r.exit_code == 0, r.output
+    # same posts in both folders: the second folder is all cache hits
+    assert (a / "knowledge.jsonl").read_text() == (b / "knowledge.jsonl").read_text()
+    assert r.output.count("knowledge ->") == 2 and "│ cache hits              │ 16" in r.output
