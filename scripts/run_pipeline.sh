@@ -22,9 +22,8 @@ step "1/4 K=$K splits from $DATA/mnre, seeds $SEEDS"
 if [ "$K" = 5 ] && [ "$SEEDS" = "17 67 97" ]; then "$KECPM" build-splits --k 5 --data "$DATA/mnre" --check -q; fi
 
 step "2/4 knowledge with $LLM ($BACKEND backend); answers cached, a rerun is free"
-for s in $SEEDS; do
-  "$KECPM" gen-knowledge "$SPLITS/seed$s" --backend "$BACKEND" --model "$LLM"
-done
+dirs=(); for s in $SEEDS; do dirs+=("$SPLITS/seed$s"); done
+"$KECPM" gen-knowledge "${dirs[@]}" --backend "$BACKEND" --model "$LLM"
 
 step "3/4 train and score one model per seed"
 "$KECPM" train --shots "$K" --seeds "$SEEDS" --out "$RUNS" --name "mnre-K$K" ${KECPM_EPOCHS:+--epochs "$KECPM_EPOCHS"}
