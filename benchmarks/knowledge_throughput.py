@@ -55,6 +55,8 @@ def main() -> None:
     ap.add_argument("--posts", type=int, default=64)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--hf-batch", type=int, default=16, help="transformers batch size")
+    ap.add_argument("--hf-threads", type=int, default=1, help="transformers torch threads (2 threads on a busy 2-core machine spin-wait)")
+    ap.add_argument("--hf-posts", type=int, default=None, help="posts for the transformers run (default: all)")
     ap.add_argument("--single-posts", type=int, default=None, help="posts for the one-at-a-time loop (default: all)")
     ap.add_argument("--skip", default="", help="comma list of runs to skip: vllm,prefix,single,transformers,cached")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -113,10 +115,10 @@ def main() -> None:
     if "cached" not in skip and "vllm" not in skip:
         run("all cached rerun (vllm config)", base, make_backend(base), tmp / "vllm", len(posts))
     if "transformers" not in skip:
-        cfg = base.replace(backend="transformers", batch_size=args.hf_batch)
+        cfg = base.replace(backend="transformers", batch_size=args.hf_batch, threads=args.hf_threads)
         hf = make_backend(cfg)
         try:
-            run("transformers batched generate", cfg, hf, tmp / "hf", len(posts))
+            run("transformers batched generate", cfg, hf, tmp / "hf", args.hf_posts or len(posts))
         finally:
             hf.close()
 
