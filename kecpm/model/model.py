@@ -192,10 +192,9 @@ class PromptModel(nn.Module):
         """(B, Ls, H) frozen-encoder states of the side sequences, cached per distinct sequence."""
         keys = [tuple(ids[b, : int(mask[b].sum())].tolist()) for b in range(len(ids))]
         todo = [b for b, k in enumerate(keys) if k not in self._side_cache]
-        if todo:
-            out = self.side_encoder(input_ids=ids[todo], attention_mask=mask[todo]).last_hidden_state
-            for row, b in enumerate(todo):
-                self._side_cache[keys[b]] = out[row, : len(keys[b])].clone()
+        for b in todo:  # one sequence at a time, unpadded: states independent of batch composition
+            seq = torch.tensor([keys[b]])
+            self._side_cache[keys[b]] = self.side_encoder(input_ids=seq).last_hidden_state[0]
         states = torch.zeros(*ids.shape, self.side_encoder.config.hidden_size)
         for b, k in enumerate(keys):
             states[b, : len(k)] = self._side_cache[k]
