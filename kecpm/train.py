@@ -41,6 +41,7 @@ class TrainConfig(Config):
     warmup: float = option(0.1, "Fraction of steps with linear warm-up.")
     grad_clip: float = option(1.0, "Gradient norm clip (0 = none).")
     patience: int = option(5, "Stop after this many epochs without a better val rel-strict F1 (0 = never).")
+    min_epochs: int = option(10, "No early stopping before this many epochs (small splits need many epochs).")
     max_minutes: float = option(0.0, "Wall-clock budget of one run in minutes (0 = none).")
     seed: int = option(17, "Training seed: init, shuffling, dropout.")
     threads: int = option(0, "torch threads (0 = leave torch's default).")
@@ -54,8 +55,8 @@ class TrainConfig(Config):
             raise ConfigError("learning rates must be positive")
         if not 0 <= self.warmup < 1:
             raise ConfigError(f"warmup must be in [0, 1), got {self.warmup}")
-        if self.max_minutes < 0 or self.patience < 0:
-            raise ConfigError("max_minutes and patience must be >= 0")
+        if self.max_minutes < 0 or self.patience < 0 or self.min_epochs < 0:
+            raise ConfigError("max_minutes, patience and min_epochs must be >= 0")
 
 
 def set_seed(seed: int, threads: int = 0) -> None:
@@ -148,7 +149,7 @@ class Trainer:
                     self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             self.state["epoch"] = epoch
             self.state["seconds"] = time.monotonic() - start
-            if args.patience and epoch - self.state["best_epoch"] >= args.patience:
+            if args.patience and epoch >= args.min_epochs and epoch - self.state["best_epoch"] >= args.patience:
                 self.state["stopped"] = f"early stop: no better val F1 for {args.patience} epochs"
             elif args.max_minutes and self.state["seconds"] > args.max_minutes * 60:
                 self.state["stopped"] = f"time budget of {args.max_minutes} min used"

@@ -45,6 +45,7 @@ def train(
     epochs: int = typer.Option(20, help="Maximum epochs per seed (early stopping on val rel-strict F1)."),
     batch_size: int = typer.Option(8, help="Training batch size."),
     patience: int = typer.Option(5, help="Early-stopping patience in epochs (0 = off)."),
+    min_epochs: int = typer.Option(10, help="No early stopping before this many epochs."),
     max_minutes: float = typer.Option(0.0, help="Training time budget per seed in minutes (0 = none)."),
     train_seed: int | None = typer.Option(None, help="Training seed (default: the split's seed)."),
     threads: int = typer.Option(0, help="torch threads (0 = torch default)."),
@@ -68,7 +69,8 @@ def train(
         know_path = knowledge or sp.knowledge
         mapping = load_knowledge_file(know_path) if know_path and not no_knowledge else None
         parts = {p: attach(sp.read(p)[: limit or None], mapping) for p in ("train", "val", "test")}
-        args = TrainConfig(epochs=epochs, batch_size=batch_size, patience=patience, max_minutes=max_minutes,
+        args = TrainConfig(epochs=epochs, batch_size=batch_size, patience=patience, min_epochs=min_epochs,
+                           max_minutes=max_minutes,
                            seed=sp.seed if train_seed is None else train_seed, threads=threads)
         console.print(f"[bold]seed {sp.seed}[/]: {len(parts['train'])} train, {len(parts['val'])} val, "
                       f"{len(parts['test'])} test posts from {sp.dir}; knowledge: "
