@@ -35,7 +35,7 @@ def vllm_server(tmp_path_factory):
     folder, _ = materialise_packaged()
     port = _free_port()
     log = tmp_path_factory.mktemp("vllm-serve") / "serve.log"
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    env = {"VLLM_CPU_OMP_THREADS_BIND": "nobind", **os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(folder),
            "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port),
            "--max-model-len", "2048", "--gpu-memory-utilization", "0.1", "--enforce-eager"]

@@ -28,6 +28,9 @@ def _worker(conn: Connection, engine_args: dict[str, Any], parent: int) -> None:
     """Child process: build the engine, then answer ("generate", ...) requests until ("stop",) or EOF."""
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    # vLLM's auto binding pins every engine to core 0 (core 1 "reserved"): on a shared machine two
+    # engines, or an engine and a training job, then fight over one core. Let the OS schedule.
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the engine shutdown below runs
     try:
         from vllm import LLM, SamplingParams
