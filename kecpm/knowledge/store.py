@@ -45,11 +45,13 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
 
 
 def load_knowledge(path: str | Path) -> dict[str, list[str]]:
-    """Map post id to its knowledge sentences: the reflected ones when present, else the raw ones.
+    """Map post id to its knowledge sentences: the reflected ones when non-empty, else the raw ones.
 
-    ``path`` is a knowledge file or a split folder holding ``knowledge.jsonl``.
+    A reflection pass that keeps nothing falls back to the raw sentences: small LLMs (the packaged
+    SmolLM2) often answer the reflection prompt with an empty list. ``path`` is a knowledge file or
+    a split folder holding ``knowledge.jsonl``.
     """
-    return {r["id"]: (r["reflected"] if r["reflected"] is not None else r["knowledge"]) for r in read_records(path)}
+    return {r["id"]: (r["reflected"] or r["knowledge"]) for r in read_records(path)}
 
 
 def attach_knowledge(posts: Iterable[Post], mapping: Mapping[str, list[str]], strict: bool = False) -> list[Post]:

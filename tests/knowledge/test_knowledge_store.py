@@ -19,13 +19,15 @@ def _post(text: str, img: str = "a.jpg") -> Post:
 
 def test_load_prefers_reflected_and_attach_fills(tmp_path):
     a, b, c = _post("Obama visits Paris"), _post("Messi joins PSG"), _post("no knowledge here")
+    d = _post("Reflection kept nothing")
     path = tmp_path / "knowledge.jsonl"
     write_records(path, [
         {"id": a.id, "knowledge": ["Obama is a politician.", "Paris is a city."], "reflected": ["Paris is a city."]},
         {"id": b.id, "knowledge": ["Messi is a footballer."], "reflected": None},
+        {"id": d.id, "knowledge": ["Raw sentence."], "reflected": []},
     ])
     mapping = load_knowledge(path)
-    assert mapping == {a.id: ["Paris is a city."], b.id: ["Messi is a footballer."]}
+    assert mapping == {a.id: ["Paris is a city."], b.id: ["Messi is a footballer."], d.id: ["Raw sentence."]}
     assert load_knowledge(tmp_path) == mapping  # a split folder works too
     out = attach_knowledge([a, b, c], mapping)
     assert [p.knowledge for p in out] == [["Paris is a city."], ["Messi is a footballer."], None]
