@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from kecpm.data.jsonl import atomic_write
-from kecpm.splits import BuiltSplit, SplitConfig, sha256_bytes, sha256_file
+from kecpm.hashing import sha256_bytes, sha256_file
+from kecpm.splits import BuiltSplit, SplitConfig
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1

@@ -14,7 +14,6 @@ See ``docs/splits.md``.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 import re
@@ -29,6 +28,7 @@ from kecpm.data.errors import BadLines
 from kecpm.data.jsonl import dumps_line
 from kecpm.data.mnre import MNRE_FILES, read_mnre_split
 from kecpm.data.schema import Post
+from kecpm.hashing import sha256_file
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 DEFAULT_SEEDS: tuple[int, ...] = (17, 67, 97)
@@ -137,16 +137,6 @@ def split_bytes(posts: Iterable[Post]) -> bytes:
     return "".join(dumps_line(p.to_dict()) + "\n" for p in posts).encode("utf-8")
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

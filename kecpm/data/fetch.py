@@ -6,7 +6,6 @@ already there) and renamed into place only after its sha256 matches the pinned v
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from tqdm import tqdm
 
+from kecpm.hashing import sha256_file
 from kecpm.paths import default_cache_dir
 
 log = logging.getLogger(__name__)
@@ -51,12 +51,6 @@ def file_url(base_url: str, name: str) -> str:
     return f"{base_url.rstrip('/')}/{quote(name)}"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _stream_to_part(client: httpx.Client, url: str, part: Path, show_progress: bool) -> str:
@@ -93,7 +87,7 @@ def _stream_to_part(client: httpx.Client, url: str, part: Path, show_progress: b
 
 def fetch_file(client: httpx.Client, url: str, dest: Path, sha256: str, show_progress: bool = False) -> str:
     """Fetch ``url`` to ``dest`` unless it is already there with the right hash; return the status."""
-    if dest.exists() and _sha256(dest) == sha256:
+    if dest.exists() and sha256_file(dest) == sha256:
         return "cached"
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -106,7 +100,7 @@ def fetch_file(client: httpx.Client, url: str, dest: Path, sha256: str, show_pro
     except httpx.TransportError as e:
         raise FetchError(f"download of {dest.name} from {host} was interrupted ({type(e).__name__}: {e}); "
                          "run again to resume.") from e
-    got = _sha256(part)
+    got = sha256_file(part)
     if got != sha256:
         part.unlink(missing_ok=True)
         raise FetchError(f"{dest.name}: sha256 mismatch (expected {sha256}, got {got}); the download was deleted.")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kecpm.hashing import sha256_file
 from kecpm.paths import default_cache_dir
 
 DB_NAME = "knowledge.sqlite"
@@ -129,11 +130,7 @@ class AnswerCache:
         row = self.db.execute("SELECT size, mtime, sha256 FROM weights WHERE path = ?", (str(path),)).fetchone()
         if row and row[0] == st.st_size and row[1] == st.st_mtime:
             return row[2]
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        digest = h.hexdigest()
+        digest = sha256_file(path)
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?, ?)", (str(path), st.st_size, st.st_mtime, digest))
         return digest

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from kecpm.hashing import sha256_file
 from kecpm.knowledge.backends.base import BackendError
 from kecpm.paths import default_cache_dir
 
@@ -52,12 +53,6 @@ def packaged_gguf() -> Path:
     return files[0]
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def materialise_packaged(root: Path | None = None) -> tuple[Path, str]:
