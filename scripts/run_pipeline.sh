@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end on the real data: K-shot splits, LLM knowledge, training, evaluation.
 # Knobs (environment): KECPM_DATA (../shared/data), KECPM_SHOTS (5), KECPM_SEEDS ("17 67 97"),
-# KECPM_BACKEND (vllm if installed), KECPM_LLM (smollm2), KECPM_EPOCHS, KECPM_RUNS (runs).
+# KECPM_BACKEND (vllm if installed), KECPM_LLM (smollm2), KECPM_EPOCHS, KECPM_MAX_MINUTES (5, per seed),
+# KECPM_RUNS (runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -13,6 +14,7 @@ SEEDS=${KECPM_SEEDS:-17 67 97}
 BACKEND=${KECPM_BACKEND:-auto}
 LLM=${KECPM_LLM:-smollm2}
 RUNS=${KECPM_RUNS:-runs}
+MAXMIN=${KECPM_MAX_MINUTES:-5}
 SPLITS=fewshot_splits/mnre/K$K
 start=$(date +%s)
 step() { printf '\n== %s (%ss)\n' "$1" "$(( $(date +%s) - start ))" >&2; }
@@ -25,8 +27,9 @@ step "2/4 knowledge with $LLM ($BACKEND backend); answers cached, a rerun is fre
 dirs=(); for s in $SEEDS; do dirs+=("$SPLITS/seed$s"); done
 "$KECPM" gen-knowledge "${dirs[@]}" --backend "$BACKEND" --model "$LLM"
 
-step "3/4 train and score one model per seed"
-"$KECPM" train --shots "$K" --seeds "$SEEDS" --out "$RUNS" --name "mnre-K$K" ${KECPM_EPOCHS:+--epochs "$KECPM_EPOCHS"}
+step "3/4 train and score one model per seed (at most $MAXMIN min each; the best epoch is kept)"
+"$KECPM" train --shots "$K" --seeds "$SEEDS" --out "$RUNS" --name "mnre-K$K" --max-minutes "$MAXMIN" \
+  ${KECPM_EPOCHS:+--epochs "$KECPM_EPOCHS"}
 
 step "4/4 evaluate the first seed's test predictions again with kecpm evaluate"
 first=${SEEDS%% *}
