@@ -52,8 +52,9 @@ def train(
     limit: int = typer.Option(0, help="Use only the first N posts of each split (quick checks)."),
 ) -> None:
     """Train one model per seed, score its test split, and print mean ± std over seeds."""
+    from kecpm.knowledge import load_knowledge
     from kecpm.model.config import ModelConfig
-    from kecpm.model.data import attach, find_seed_splits, load_knowledge_file
+    from kecpm.model.data import attach, find_seed_splits
     from kecpm.results import summary_table, write_summary
     from kecpm.train import TrainConfig
     from kecpm.train import train_seed as run_seed
@@ -67,7 +68,7 @@ def train(
                        use_image=not no_image, soft_prompt_tokens=0 if no_soft_prompt else 8)
     for sp in splits:
         know_path = knowledge or sp.knowledge
-        mapping = load_knowledge_file(know_path) if know_path and not no_knowledge else None
+        mapping = load_knowledge(know_path) if know_path and not no_knowledge else None
         parts = {p: attach(sp.read(p)[: limit or None], mapping) for p in ("train", "val", "test")}
         args = TrainConfig(epochs=epochs, batch_size=batch_size, patience=patience, min_epochs=min_epochs,
                            max_minutes=max_minutes,
@@ -101,7 +102,8 @@ def predict(
 
     from kecpm.data.errors import BadLines
     from kecpm.evaluate import score
-    from kecpm.model.data import attach, load_knowledge_file
+    from kecpm.knowledge import load_knowledge
+    from kecpm.model.data import attach
     from kecpm.model.model import PromptModel
     from kecpm.predict import predict_file, read_inputs
 
@@ -114,7 +116,7 @@ def predict(
     if bad.count > 10:
         console.print(f"[yellow]… and {bad.count - 10} more bad lines[/]")
     if knowledge:
-        posts = attach(posts, load_knowledge_file(knowledge))
+        posts = attach(posts, load_knowledge(knowledge))
     model = PromptModel.load(model_dir)
     preds, rep = predict_file(model, posts, out, batch_size)
     n_trip = sum(len(p.triples) for p in preds)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kecpm.data.readers import read_posts
 from kecpm.data.schema import Post
-from kecpm.knowledge import KNOWLEDGE_FILE, attach_knowledge, load_knowledge
+from kecpm.knowledge import KNOWLEDGE_FILE, attach_knowledge
 
 log = logging.getLogger(__name__)
 PARTS = ("train", "val", "test")
@@ -62,11 +62,6 @@ def find_seed_splits(root: str | Path, seeds: list[int] | None = None) -> list[S
                      if k.exists()), None)
         out.append(SeedSplit(s, d, files, know))  # type: ignore[arg-type]
     return out
-
-
-def load_knowledge_file(path: str | Path) -> dict[str, list[str]]:
-    """``post id -> knowledge sentences`` from stage 1's knowledge file (reflected sentences preferred)."""
-    return load_knowledge(path)
 
 
 def attach(posts: list[Post], mapping: dict[str, list[str]] | None) -> list[Post]:
