@@ -5,17 +5,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kecpm.data.errors import BadLines, DataError
-from kecpm.data.jsonl import iter_json_lines, write_jsonl
+from kecpm.data.jsonl import read_jsonl, write_jsonl
 from kecpm.data.readers import detect_format, read_posts
 from kecpm.data.schema import Post, post_id, validate_post
 from kecpm.model.model import PromptModel
 
 
-def _post_from_record(rec: object) -> Post:
-    if not isinstance(rec, dict):
-        raise DataError("expected a JSON object")
+def _post_from_record(rec: dict[str, Any]) -> Post:
     if "tokens" not in rec:
         text = rec.get("text")
         if not isinstance(text, str) or not text.strip():
@@ -42,15 +41,7 @@ def read_inputs(path: str | Path, bad: BadLines) -> list[Post]:
         raise FileNotFoundError(f"{path}: file not found")
     if path.suffix != ".jsonl" or detect_format(path) in ("mnre", "conll"):
         return read_posts(path, bad=bad)
-    posts = []
-    for i, rec in iter_json_lines(path, bad):
-        try:
-            posts.append(_post_from_record(rec))
-        except DataError as e:
-            bad.handle(DataError(e.reason, path, i))
-        except (KeyError, TypeError, ValueError) as e:
-            bad.handle(DataError(f"bad post record: {type(e).__name__}: {e}", path, i))
-    return posts
+    return read_jsonl(path, bad, parse=_post_from_record)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -66,10 +66,11 @@ def iter_json_lines(path: str | Path, bad: BadLines | None = None) -> Iterator[t
 
 
 def read_jsonl(path: str | Path, bad: BadLines | None = None, validate: bool = True,
-               spans: bool = True) -> list[Post]:
+               spans: bool = True, parse: Callable[[dict[str, Any]], Post] | None = None) -> list[Post]:
     """Read canonical JSONL posts; each bad line raises (or is skipped and counted via ``bad``).
 
-    ``spans=False`` accepts entities without valid offsets (name-only predictions).
+    ``spans=False`` accepts entities without valid offsets (name-only predictions). ``parse`` turns
+    one JSON object into a validated Post instead of ``Post.from_dict`` + ``validate_post``.
     """
     bad = bad or BadLines()
     posts = []
@@ -77,9 +78,12 @@ def read_jsonl(path: str | Path, bad: BadLines | None = None, validate: bool = T
         try:
             if not isinstance(obj, dict):
                 raise DataError("expected a JSON object")
-            post = Post.from_dict(obj)
-            if validate:
-                validate_post(post, spans=spans)
+            if parse is not None:
+                post = parse(obj)
+            else:
+                post = Post.from_dict(obj)
+                if validate:
+                    validate_post(post, spans=spans)
         except DataError as e:
             bad.handle(DataError(e.reason, path, i))
             continue
