@@ -73,11 +73,21 @@ class Config:
 
     @classmethod
     def load(cls: type[C], path: str | Path) -> C:
+        """Read a saved config; keys missing from old files take the class's ``SAVED_DEFAULTS``, if any."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from e
-        return cls.from_dict(data)
+        return cls.from_dict({**getattr(cls, "SAVED_DEFAULTS", {}), **data})
+
+    def override(self: C, changes: dict[str, Any]) -> C:
+        """A copy with ``changes`` applied and validated; unknown names are an error naming them."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ConfigError(f"{type(self).__name__}: unknown option(s) {', '.join(unknown)}; "
+                              f"known: {', '.join(sorted(names))}")
+        return dataclasses.replace(self, **changes)
 
     def replace(self: C, **changes: Any) -> C:
         return dataclasses.replace(self, **changes)
@@ -85,3 +95,21 @@ class Config:
     @classmethod
     def help(cls) -> dict[str, str]:
         return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+
+def parse_overrides(items: list[str], sections: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``["model.span_none_weight=0.5", "train.lr_gate=0.02"]`` -> ``{"model": {...}, "train": {...}}``.
+
+    Values are read as JSON (numbers, true/false, lists) and fall back to the plain string."""
+    out: dict[str, dict[str, Any]] = {s: {} for s in sections}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or section not in out or not name:
+            raise ConfigError(f"--set {item!r}: expected <{'|'.join(sections)}>.<option>=<value>")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[section][name] = value
+    return out

@@ -50,8 +50,13 @@ def train(
     train_seed: int | None = typer.Option(None, help="Training seed (default: the split's seed)."),
     threads: int = typer.Option(0, help="torch threads (0 = torch default)."),
     limit: int = typer.Option(0, help="Use only the first N posts of each split (quick checks)."),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Any other model or training option, repeatable: model.<option>=<value> or "
+                          "train.<option>=<value> (JSON values), e.g. --set model.span_none_weight=0.5. "
+                          "The options and their help: config.json of any run."),
 ) -> None:
     """Train one model per seed, score its test split, and print mean ± std over seeds."""
+    from kecpm.config import parse_overrides
     from kecpm.knowledge import load_knowledge
     from kecpm.model.config import ModelConfig
     from kecpm.model.data import attach, find_seed_splits
@@ -66,13 +71,15 @@ def train(
     run = out / (name or "-".join([*where, *abl]))
     mcfg = ModelConfig(encoder=encoder, freeze_encoder=freeze_encoder, use_knowledge=not no_knowledge,
                        use_image=not no_image, soft_prompt_tokens=0 if no_soft_prompt else 8)
+    sets = parse_overrides(overrides, ("model", "train"))
+    mcfg = mcfg.override(sets["model"])
     for sp in splits:
         know_path = knowledge or sp.knowledge
         mapping = load_knowledge(know_path) if know_path and not no_knowledge else None
         parts = {p: attach(sp.read(p)[: limit or None], mapping) for p in ("train", "val", "test")}
         args = TrainConfig(epochs=epochs, batch_size=batch_size, patience=patience, min_epochs=min_epochs,
                            max_minutes=max_minutes,
-                           seed=sp.seed if train_seed is None else train_seed, threads=threads)
+                           seed=sp.seed if train_seed is None else train_seed, threads=threads).override(sets["train"])
         console.print(f"[bold]seed {sp.seed}[/]: {len(parts['train'])} train, {len(parts['val'])} val, "
                       f"{len(parts['test'])} test posts from {sp.dir}; knowledge: "
                       f"{know_path or ('posts' if not no_knowledge else 'off')}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from kecpm.config import Config, ConfigError, option
 
@@ -23,6 +24,9 @@ def default_encoder() -> str:
 class ModelConfig(Config):
     """Architecture of the cross-modal soft-prompt extraction model."""
 
+    # Saved configs without these keys predate them: load them with the behaviour they were trained with.
+    SAVED_DEFAULTS: ClassVar[dict[str, object]] = {"gate_per_dimension": False, "filter_knowledge": False}
+
     encoder: str = option("", "HF encoder id or local path; empty = the packaged all-MiniLM-L6-v2.")
     freeze_encoder: bool = option(False, "Freeze the encoder (pure prompt tuning); else fine-tune it.")
     soft_prompt_tokens: int = option(8, "Number m of soft prompt vectors; 0 disables the soft prompt.")
@@ -31,6 +35,9 @@ class ModelConfig(Config):
     visual_tokens: int = option(4, "Number of visual prefix vectors (EfficientNet map pooled to a grid).")
     image_model: str = option("", "EfficientNet-Lite0 .pth path; empty = the packaged weights.")
     use_knowledge: bool = option(True, "Fuse the post's knowledge sentences via gated cross-attention.")
+    filter_knowledge: bool = option(
+        True, "Keep only knowledge sentences that share a content word with the post text (its entity candidates).")
+    gate_per_dimension: bool = option(True, "One fusion gate per hidden dimension (else a single scalar gate).")
     knowledge_dropout: float = option(0.3, "Training probability of hiding a post's knowledge entirely.")
     max_text_tokens: int = option(128, "Subword budget of the text sequence (prefix vectors excluded).")
     max_caption_tokens: int = option(32, "Subword budget of the caption inside the knowledge sequence.")

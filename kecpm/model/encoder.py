@@ -18,10 +18,15 @@ Truncation budget (in subwords of the encoder's tokenizer):
    text is never shortened to make room for caption or knowledge, which live in their own sequence;
 2. caption: up to ``max_caption_tokens``;
 3. knowledge: whatever remains of ``max_knowledge_tokens`` after ``[CLS] caption [SEP]``, cut at the end.
+
+With ``filter_knowledge`` only the knowledge sentences that share a content word with the post text
+(a word of 3+ letters that is not a stop word, case-insensitive, ``#``/``@`` stripped) are kept:
+sentences about the post's entity candidates, not the LLM's generic filler.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +48,24 @@ class Batch:
     image_paths: list[str | None] | None = None
 
 
+STOP_WORDS = frozenset(
+    "the and for are was were with that this from have has had not but you your they them their his her "
+    "its our who what when where which will would can could should about into than then there these those "
+    "been being also just more most some such only other very all any one two new rt amp http https".split())
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words of 3+ characters that are not stop words."""
+    return {w for w in _WORD.findall(text.lower()) if len(w) >= 3 and w not in STOP_WORDS}
+
+
+def relevant_sentences(sentences: list[str], tokens: list[str]) -> list[str]:
+    """The sentences sharing at least one content word with the post's tokens."""
+    words = content_words(" ".join(tokens))
+    return [s for s in sentences if content_words(s) & words]
+
+
 def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
     width = max(1, max(len(r) for r in rows))
     return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
@@ -52,13 +75,15 @@ class InputLayout:
     """Turns posts into a ``Batch`` following the budget above."""
 
     def __init__(self, tokenizer, max_text_tokens: int, max_caption_tokens: int,
-                 max_knowledge_tokens: int, use_caption: bool, use_knowledge: bool) -> None:
+                 max_knowledge_tokens: int, use_caption: bool, use_knowledge: bool,
+                 filter_knowledge: bool = False) -> None:
         self.tok = tokenizer
         self.max_text = max_text_tokens
         self.max_caption = max_caption_tokens
         self.max_side = max_knowledge_tokens
         self.use_caption = use_caption
         self.use_knowledge = use_knowledge
+        self.filter_knowledge = filter_knowledge
 
     def _text(self, tokens: list[str]) -> tuple[list[int], list[int], int]:
         ids, widx = [self.tok.cls_token_id], [-1]
@@ -76,9 +101,12 @@ class InputLayout:
             cap = self.tok.encode(post.caption, add_special_tokens=False)[: self.max_caption]
         ids = [self.tok.cls_token_id, *cap, self.tok.sep_token_id]
         know: list[int] = []
-        if self.use_knowledge and post.knowledge:
+        sentences = post.knowledge or []
+        if self.filter_knowledge:
+            sentences = relevant_sentences(sentences, post.tokens)
+        if self.use_knowledge and sentences:
             room = self.max_side - len(ids) - 1
-            know = self.tok.encode(" ".join(post.knowledge), add_special_tokens=False)[: max(room, 0)]
+            know = self.tok.encode(" ".join(sentences), add_special_tokens=False)[: max(room, 0)]
         if know:
             ids = ids + know + [self.tok.sep_token_id]
         return ids, [0] * (len(cap) + 2) + [1] * len(know) + ([0] if know else [])

@@ -48,11 +48,15 @@ class GatedCrossAttention(nn.Module):
     """Text tokens attend to side (caption + knowledge) tokens; the result is added through a tanh gate
     that starts at 0, so at initialisation the text encoding is exactly the text-only one."""
 
-    def __init__(self, hidden: int, heads: int = 4) -> None:
+    def __init__(self, hidden: int, heads: int = 4, per_dimension: bool = True) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(hidden)
         self.attn = nn.MultiheadAttention(hidden, heads, batch_first=True)
-        self.gate = nn.Parameter(torch.zeros(1))
+        self.gate = nn.Parameter(torch.zeros(hidden if per_dimension else 1))
+
+    def openness(self) -> float:
+        """Mean |tanh(gate)|: 0 = knowledge ignored, 1 = fully added."""
+        return float(torch.tanh(self.gate.detach()).abs().mean())
 
     def forward(self, x: torch.Tensor, side: torch.Tensor, side_mask: torch.Tensor) -> torch.Tensor:
         a, _ = self.attn(self.norm(x), side, side, key_padding_mask=~side_mask.bool(), need_weights=False)
@@ -77,10 +81,11 @@ class PromptModel(nn.Module):
             self.encoder.requires_grad_(False)
         self.layout = InputLayout(self.tokenizer, config.max_text_tokens, config.max_caption_tokens,
                                   config.max_knowledge_tokens, use_caption=config.use_image,
-                                  use_knowledge=config.use_knowledge)
+                                  use_knowledge=config.use_knowledge,
+                                  filter_knowledge=config.filter_knowledge)
         self.soft = SoftPrompt(config.soft_prompt_tokens, hidden) if config.soft_prompt_tokens else None
         self.visual = VisualPrefix(config.visual_tokens, hidden, config.image_model) if config.use_image else None
-        self.fusion = GatedCrossAttention(hidden) if self.layout.has_side else None
+        self.fusion = GatedCrossAttention(hidden, per_dimension=config.gate_per_dimension) if self.layout.has_side else None
         # The side sequence is read by a frozen copy of the pretrained encoder (not a submodule: saved
         # apart), so its states can be cached per post and knowledge never trains the text encoder.
         self._side = [AutoModel.from_pretrained(side_path or path).eval().requires_grad_(False)] if self.fusion else []

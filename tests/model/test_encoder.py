@@ -36,3 +36,18 @@ def test_no_side_sequence_when_caption_and_knowledge_off(minilm_path, tiny_posts
     b = _layout(minilm_path, use_caption=False, use_knowledge=False)(tiny_posts)
     assert b.side_ids is None
     assert len(b.n_words) == len(tiny_posts)
+
+
+def test_knowledge_filter_keeps_sentences_about_the_post(minilm_path, tiny_posts):
+    from kecpm.model.encoder import relevant_sentences
+
+    tokens = ["#Obama", "meets", "the", "Queen", "in", "London"]
+    sents = ["Barack Obama was US president.", "The weather is nice.", "London is a city in the UK.",
+             "It was the best of times."]
+    assert relevant_sentences(sents, tokens) == [sents[0], sents[2]]
+    post = replace(tiny_posts[0], tokens=tokens, caption=None, knowledge=sents)
+    kept = _layout(minilm_path, max_knowledge_tokens=100, filter_knowledge=True)([post])
+    full = _layout(minilm_path, max_knowledge_tokens=100)([post])
+    tok = AutoTokenizer.from_pretrained(minilm_path)
+    n = len(tok.encode(" ".join(sents[0::2]), add_special_tokens=False))
+    assert int(kept.know_mask[0].sum()) == n < int(full.know_mask[0].sum())
