@@ -37,8 +37,8 @@ class TrainConfig(Config):
     eval_batch_size: int = option(32, "Posts per prediction batch.")
     lr_encoder: float = option(5e-5, "Learning rate of the encoder (when not frozen).")
     lr_head: float = option(1e-3, "Learning rate of soft prompt, visual prefix, fusion and heads.")
-    lr_gate: float = option(1e-2, "Learning rate of the knowledge fusion gate (no weight decay), so it can open.")
-    weight_decay: float = option(0.01, "AdamW weight decay (not applied to the fusion gate).")
+    lr_gate: float = option(1e-2, "Learning rate of the knowledge gates (no weight decay), so they can open.")
+    weight_decay: float = option(0.01, "AdamW weight decay (not applied to the knowledge gates).")
     warmup: float = option(0.1, "Fraction of steps with linear warm-up.")
     grad_clip: float = option(1.0, "Gradient norm clip (0 = none).")
     patience: int = option(5, "Stop after this many epochs without a better val rel-strict F1 (0 = never).")
@@ -88,8 +88,8 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir else None
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         enc = [p for n, p in named if n.startswith("encoder.")]
-        gate = [p for n, p in named if n == "fusion.gate"]
-        rest = [p for n, p in named if not n.startswith("encoder.") and n != "fusion.gate"]
+        gate = [p for n, p in named if n.endswith(".gate")]  # knowledge gates: fusion and pair reader
+        rest = [p for n, p in named if not n.startswith("encoder.") and not n.endswith(".gate")]
         groups = [{"params": rest, "lr": args.lr_head}]
         if gate:
             groups.append({"params": gate, "lr": args.lr_gate, "weight_decay": 0.0})
@@ -144,8 +144,7 @@ class Trainer:
             loss = self._epoch(epoch)
             val = summary(self.evaluate_scores(self.val_posts)) if self.val_posts else {"rel_strict_f1": 0.0}
             secs = time.monotonic() - t0
-            if self.model.fusion is not None:
-                val["gate"] = self.model.fusion.openness()
+            val.update(self.model.gate_openness())
             self.state["history"].append({"epoch": epoch, "loss": loss, "seconds": secs, **val})
             log.info("epoch %d: loss %.4f, val rel-strict F1 %.4f (%.1f s)", epoch, loss, val["rel_strict_f1"], secs)
             if val["rel_strict_f1"] > self.state["best_f1"]:
@@ -260,7 +259,7 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
               "seconds_per_epoch": sum(h["seconds"] for h in state["history"]) / max(1, len(state["history"])),
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
               "thresholds": state.get("thresholds"),
-              "gate_openness": model.fusion.openness() if model.fusion is not None else None, "n_train": len(train), "n_val": len(val), "n_test": len(test), **(extra or {})}
+              "gate_openness": model.gate_openness(), "n_train": len(train), "n_val": len(val), "n_test": len(test), **(extra or {})}
     write_results(out / "results.json", record)
     (out / "checkpoint.pt").unlink(missing_ok=True)
     return record

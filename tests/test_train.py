@@ -129,5 +129,6 @@ def test_fusion_gate_has_its_own_learning_rate_and_no_weight_decay():
     args = TrainConfig(epochs=1, lr_gate=0.03, weight_decay=0.1, progress=False)
     trainer = Trainer(model, args, posts[:6], posts[6:])
     [group] = [g for g in trainer.optimizer.param_groups if any(p is model.fusion.gate for p in g["params"])]
-    assert len(group["params"]) == 1 and group["weight_decay"] == 0.0
+    gates = {id(model.fusion.gate), id(model.rel_head.reader.gate)}
+    assert {id(p) for p in group["params"]} == gates and group["weight_decay"] == 0.0
     assert group["initial_lr"] == 0.03

@@ -25,7 +25,8 @@ class ModelConfig(Config):
     """Architecture of the cross-modal soft-prompt extraction model."""
 
     # Saved configs without these keys predate them: load them with the behaviour they were trained with.
-    SAVED_DEFAULTS: ClassVar[dict[str, object]] = {"gate_per_dimension": False, "filter_knowledge": False}
+    SAVED_DEFAULTS: ClassVar[dict[str, object]] = {"gate_per_dimension": False, "filter_knowledge": False,
+                                                   "pair_knowledge": False}
 
     encoder: str = option("", "HF encoder id or local path; empty = the packaged all-MiniLM-L6-v2.")
     freeze_encoder: bool = option(False, "Freeze the encoder (pure prompt tuning); else fine-tune it.")
@@ -38,6 +39,8 @@ class ModelConfig(Config):
     filter_knowledge: bool = option(
         True, "Keep only knowledge sentences that share a content word with the post text (its entity candidates).")
     gate_per_dimension: bool = option(True, "One fusion gate per hidden dimension (else a single scalar gate).")
+    pair_knowledge: bool = option(
+        True, "The relation head also reads the caption + knowledge with each entity pair as the query (gated).")
     knowledge_dropout: float = option(0.3, "Training probability of hiding a post's knowledge entirely.")
     max_text_tokens: int = option(128, "Subword budget of the text sequence (prefix vectors excluded).")
     max_caption_tokens: int = option(32, "Subword budget of the caption inside the knowledge sequence.")

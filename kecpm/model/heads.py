@@ -74,18 +74,42 @@ class SpanHead(nn.Module):
         return self.verbalizer(reps)
 
 
-class RelationHead(nn.Module):
-    """Relation of an ordered pair: [head; tail; head*tail; context; type embeddings] via a verbalizer."""
+class PairReader(nn.Module):
+    """The entity pair reads the side sequence (caption + knowledge): attention with the pair as query,
+    added to the pair's features through a per-dimension tanh gate that starts at 0."""
 
-    def __init__(self, span_dim: int, hidden: int, n_types: int, n_relations: int, dropout: float) -> None:
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(2 * hidden, hidden)
+        self.value = nn.Linear(hidden, hidden)
+        self.gate = nn.Parameter(torch.zeros(hidden))
+
+    def forward(self, pair: torch.Tensor, side: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """pair (P, 2H), side (Ls, H), keys (Ls,) bool -> (P, H); zeros when no side token is visible."""
+        if not bool(keys.any()):
+            return pair.new_zeros(len(pair), side.size(-1))
+        scores = self.query(pair) @ side.t() / side.size(-1) ** 0.5
+        att = scores.masked_fill(~keys, float("-inf")).softmax(-1)
+        return torch.tanh(self.gate) * self.value(att @ side)
+
+
+class RelationHead(nn.Module):
+    """Relation of an ordered pair: [head; tail; head*tail; context (+ what the pair reads in the side
+    sequence); type embeddings] via a verbalizer."""
+
+    def __init__(self, span_dim: int, hidden: int, n_types: int, n_relations: int, dropout: float,
+                 read_side: bool = False) -> None:
         super().__init__()
         self.ent = nn.Linear(span_dim, hidden)
         self.types = nn.Embedding(n_types + 1, 32)
+        self.reader = PairReader(hidden) if read_side else None
         self.verbalizer = Verbalizer(4 * hidden + 64, hidden, n_relations, dropout)
 
     def forward(self, words: torch.Tensor, span_reps: torch.Tensor, spans: torch.Tensor,
-                types: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-        """span_reps (E, D) of entities with spans (E, 2), types (E,) 1-based; pairs (P, 2) -> (P, R+1)."""
+                types: torch.Tensor, pairs: torch.Tensor, side: torch.Tensor | None = None,
+                keys: torch.Tensor | None = None) -> torch.Tensor:
+        """span_reps (E, D) of entities with spans (E, 2), types (E,) 1-based; pairs (P, 2) -> (P, R+1).
+        ``side`` (Ls, H) and ``keys`` (Ls,) are the post's side states, read when the head has a reader."""
         e = self.ent(span_reps)
         h, t = pairs[:, 0], pairs[:, 1]
         lo = torch.minimum(spans[h, 1], spans[t, 1])
@@ -94,6 +118,8 @@ class RelationHead(nn.Module):
         gap = (hi - lo).clamp(min=0)
         between = (csum[hi] - csum[lo]) / gap.clamp(min=1).unsqueeze(1)  # words between the two spans
         ctx = torch.where(gap.unsqueeze(1) > 0, between, words.mean(0, keepdim=True).expand(len(pairs), -1))
+        if self.reader is not None and side is not None and keys is not None:
+            ctx = ctx + self.reader(torch.cat([e[h], e[t]], dim=-1), side, keys)
         x = torch.cat([e[h], e[t], e[h] * e[t], ctx, self.types(types[h]), self.types(types[t])], dim=-1)
         return self.verbalizer(x)
 

@@ -30,6 +30,8 @@ from kecpm.model.soft_prompt import SoftPrompt
 from kecpm.model.visual import VisualPrefix
 
 log = logging.getLogger(__name__)
+# One post's encoding: word states (N, H), side states (Ls, H) or None, visible side tokens (Ls,) or None.
+PostStates = tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]
 
 
 def schema_from_posts(posts: Sequence[Post]) -> dict:
@@ -53,10 +55,6 @@ class GatedCrossAttention(nn.Module):
         self.norm = nn.LayerNorm(hidden)
         self.attn = nn.MultiheadAttention(hidden, heads, batch_first=True)
         self.gate = nn.Parameter(torch.zeros(hidden if per_dimension else 1))
-
-    def openness(self) -> float:
-        """Mean |tanh(gate)|: 0 = knowledge ignored, 1 = fully added."""
-        return float(torch.tanh(self.gate.detach()).abs().mean())
 
     def forward(self, x: torch.Tensor, side: torch.Tensor, side_mask: torch.Tensor) -> torch.Tensor:
         a, _ = self.attn(self.norm(x), side, side, key_padding_mask=~side_mask.bool(), need_weights=False)
@@ -92,11 +90,17 @@ class PromptModel(nn.Module):
         self._side_cache: dict[tuple[int, ...], torch.Tensor] = {}
         n_types, n_rels = len(config.entity_types), len(config.relations)
         self.span_head = SpanHead(hidden, n_types, config.max_span_width, config.head_dropout)
-        self.rel_head = RelationHead(self.span_head.in_dim, hidden, n_types, n_rels, config.head_dropout)
+        self.rel_head = RelationHead(self.span_head.in_dim, hidden, n_types, n_rels, config.head_dropout,
+                                     read_side=config.pair_knowledge and self.fusion is not None)
         self.register_buffer("allowed", schema_mask(config.relations, config.entity_types, config.allowed_pairs),
                              persistent=False)
         self.type_index = {t: i + 1 for i, t in enumerate(config.entity_types)}
         self.rel_index = {r: i + 1 for i, r in enumerate(config.relations)}
+
+    def gate_openness(self) -> dict[str, float]:
+        """Mean |tanh(gate)| of each knowledge gate (0 = knowledge unused)."""
+        gates = {"gate": self.fusion, "pair_gate": self.rel_head.reader}
+        return {k: float(torch.tanh(m.gate.detach()).abs().mean()) for k, m in gates.items() if m is not None}
 
     @property
     def side_encoder(self) -> nn.Module | None:
@@ -169,8 +173,14 @@ class PromptModel(nn.Module):
     # ---- encoding ----------------------------------------------------------------------------------
     def word_states(self, batch: Batch) -> torch.Tensor:
         """(B, N, H): contextual vector of every word (mean of its subwords), knowledge fused in."""
+        return self.encode(batch)[0]
+
+    def encode(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Word states (B, N, H), side states (B, Ls, H) and the side tokens visible to the model
+        (B, Ls) bool, after knowledge dropout; the side parts are None without a side sequence."""
         emb = self.encoder.get_input_embeddings()(batch.text_ids)
         mask = batch.text_mask
+        side = keys = None
         prefix = []
         if self.soft is not None:
             prefix.append(self.soft(len(emb)))
@@ -190,7 +200,7 @@ class PromptModel(nn.Module):
             states = self.fusion(states, side, keys)
         n = max(max(batch.n_words), 1)
         onehot = (batch.word_index.unsqueeze(1) == torch.arange(n).view(1, n, 1)).float()  # (B, N, Lt)
-        return onehot @ states / onehot.sum(-1, keepdim=True).clamp(min=1)
+        return onehot @ states / onehot.sum(-1, keepdim=True).clamp(min=1), side, keys
 
     @torch.no_grad()
     def side_states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -209,7 +219,7 @@ class PromptModel(nn.Module):
     def loss(self, posts: Sequence[Post]) -> torch.Tensor:
         """Weighted cross-entropy of span types plus relation labels of gold entity pairs."""
         batch = self.layout(list(posts), use_image=self.visual is not None)
-        words = self.word_states(batch)
+        words, side, keys = self.encode(batch)
         w = self.config.max_span_width
         span_logits, span_gold, rel_logits, rel_gold = [], [], [], []
         for b, post in enumerate(posts):
@@ -233,7 +243,8 @@ class PromptModel(nn.Module):
             pairs = [(i, j) for i in range(len(ents)) for j in range(len(ents)) if i != j]
             ent_spans = torch.tensor(ents)
             rel_logits.append(self.rel_head(words[b, :n], self.span_head.represent(words[b, :n], ent_spans),
-                                            ent_spans, torch.tensor([gold[s] for s in ents]), torch.tensor(pairs)))
+                                            ent_spans, torch.tensor([gold[s] for s in ents]), torch.tensor(pairs),
+                                            *self._side_of(side, keys, b)))
             rel_gold.append(torch.tensor([rels.get(p, 0) for p in pairs]))
         total = words.sum() * 0.0
         if span_logits:
@@ -246,23 +257,27 @@ class PromptModel(nn.Module):
             total = total + F.cross_entropy(torch.cat(rel_logits), torch.cat(rel_gold), weight=weight)
         return total
 
+    @staticmethod
+    def _side_of(side: torch.Tensor | None, keys: torch.Tensor | None, b: int) -> tuple:
+        return (side[b], keys[b]) if side is not None and keys is not None else (None, None)
+
     # ---- prediction --------------------------------------------------------------------------------
     @torch.no_grad()
-    def encode_posts(self, posts: Sequence[Post], batch_size: int = 32) -> list[torch.Tensor]:
-        """Word states (n_words, H) of every post, in eval mode."""
+    def encode_posts(self, posts: Sequence[Post], batch_size: int = 32) -> list[PostStates]:
+        """Word states (n_words, H) and side states of every post, in eval mode."""
         was = self.training
         self.eval()
-        out: list[torch.Tensor] = []
+        out: list[PostStates] = []
         for i in range(0, len(posts), batch_size):
             chunk = list(posts[i:i + batch_size])
             batch = self.layout(chunk, use_image=self.visual is not None)
-            words = self.word_states(batch)
-            out.extend(words[b, :batch.n_words[b]] for b in range(len(chunk)))
+            words, side, keys = self.encode(batch)
+            out.extend((words[b, :batch.n_words[b]], *self._side_of(side, keys, b)) for b in range(len(chunk)))
         self.train(was)
         return out
 
     @torch.no_grad()
-    def predict(self, posts: Sequence[Post], batch_size: int = 32, words: list[torch.Tensor] | None = None,
+    def predict(self, posts: Sequence[Post], batch_size: int = 32, words: list[PostStates] | None = None,
                 thresholds: tuple[float, float] | None = None) -> list[Post]:
         """Copies of ``posts`` with predicted entities and triples (with scores); gold is dropped.
 
@@ -276,7 +291,8 @@ class PromptModel(nn.Module):
         self.train(was)
         return out
 
-    def _decode(self, post: Post, words: torch.Tensor, te: float, tr: float) -> Post:
+    def _decode(self, post: Post, states: PostStates, te: float, tr: float) -> Post:
+        words, side, keys = states
         pred = Post(post.id, post.tokens, post.img_id, post.image_path, post.caption, post.knowledge)
         n = len(words)
         if n == 0:
@@ -305,7 +321,7 @@ class PromptModel(nn.Module):
         tix = torch.tensor([int(best_t[i]) + 1 for i in taken])
         ent_spans = span_t[taken]
         pairs = torch.tensor([(i, j) for i in range(len(ents)) for j in range(len(ents)) if i != j])
-        logits = self.rel_head(words, reps[taken], ent_spans, tix, pairs)
+        logits = self.rel_head(words, reps[taken], ent_spans, tix, pairs, side, keys)
         allowed = self.allowed[tix[pairs[:, 0]], tix[pairs[:, 1]]]
         rp = logits.masked_fill(~allowed, float("-inf")).softmax(-1)
         best_rp, best_r = rp[:, 1:].max(-1)

@@ -14,6 +14,9 @@ def test_fusion_gate_starts_closed_so_knowledge_cannot_change_text_encoding(make
     without = model.layout(bare, use_image=True)
     with torch.no_grad():
         assert torch.allclose(model.word_states(with_k), model.word_states(without), atol=1e-6)
+        # the relation head's pair reader is gated the same way: the whole loss is the text-only one
+        assert torch.allclose(model.loss(tiny_posts[:2]), model.loss(bare), atol=1e-6)
+    assert model.rel_head.reader is not None
 
 
 def test_save_load_gives_identical_predictions(make_model, tiny_posts, tmp_path):
@@ -73,4 +76,4 @@ def test_knowledge_is_read_by_a_frozen_cached_encoder(make_model, tiny_posts):
     assert all(torch.equal(before[k], v) for k, v in model.side_encoder.state_dict().items())
     assert not any(n.startswith("side_encoder") for n, _ in model.named_parameters())
     assert len(model._side_cache) == len({(p.caption, tuple(p.knowledge or ())) for p in tiny_posts})
-    assert model.fusion.openness() > 0  # the gate learns to open
+    assert min(model.gate_openness().values()) > 0  # both knowledge gates (fusion, pair reader) learn to open
