@@ -2,7 +2,8 @@
 
 Each variant is one `kecpm train` run (one model per seed, in its own process) under
 ``runs/bench/<splits>-<variant>``; finished seeds are reused, so the script can be re-run after a kill.
-Figures: test rel-strict F1 mean ± std over seeds (and entity F1, macro F1), seconds per epoch
+Figures: test rel-strict F1 mean ± std over seeds (and entity F1, macro F1), mean |tanh| of the
+knowledge gates after training (0 = knowledge unused), seconds per epoch
 (training + validation), prediction posts/s on the test split, peak resident memory.
 
     python benchmarks/train_fewshot.py --splits paper --variants full,noknow --threads 1
@@ -41,8 +42,11 @@ def row(run: Path) -> str:
     pps = statistics.fmean(r["predict_posts_per_second"] for r in rows)
     mem = max(r["peak_rss_mb"] for r in rows)
     seeds = ",".join(str(r["seed"]) for r in rows)
+    gates = [r.get("gate_openness") or {} for r in rows]
+    gate = " / ".join(f"{statistics.fmean(g[k] for g in gates):.2f}" for k in ("gate", "pair_gate")
+                      if all(k in g for g in gates)) or "–"
     return (f"| {run.name} | {seeds} | {pct['rel_strict_f1']} | {pct['entity_f1']} | {pct['rel_boundary_f1']} | "
-            f"{pct['macro_f1']} | {spe:.0f} | {pps:.0f} | {mem:.0f} |")
+            f"{pct['macro_f1']} | {gate} | {spe:.0f} | {pps:.0f} | {mem:.0f} |")
 
 
 def main() -> None:
@@ -61,8 +65,9 @@ def main() -> None:
             run = run_variant(args.splits, v, args.seeds, args.threads, extra, args.out)
         if collect(run):
             runs.append(run)
-    print("| run | seeds | rel-strict F1 | entity F1 | rel-boundary F1 | macro F1 | s/epoch | predict posts/s | peak MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| run | seeds | rel-strict F1 | entity F1 | rel-boundary F1 | macro F1 | gate open (fusion / pair) "
+          "| s/epoch | predict posts/s | peak MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for run in runs:
         print(row(run))
 
