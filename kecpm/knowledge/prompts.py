@@ -1,7 +1,8 @@
 """Prompt templates: versioned Jinja files in ``prompts/``, rendered in a sandbox.
 
-``--template knowledge.v1`` names a file in ``prompts/`` (of the working directory or the project);
-any other value is a path. Undefined variables are errors naming the template file and line.
+``--template knowledge.v1`` names a file in ``prompts/`` of the working directory (your edited
+copies) or else in the package's own ``kecpm/prompts/`` (shipped in the wheel; the project's
+top-level ``prompts/`` is a link to it); any other value is a path. Undefined variables are errors naming the template file and line.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-PROJECT_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
+PACKAGE_PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
 
 
 class TemplateError(ValueError):
@@ -28,7 +29,7 @@ def find_template(name: str | Path) -> Path:
         return p.resolve()
     if p.exists() and p.is_file():
         return p.resolve()
-    candidates = [d / f"{name}.jinja" for d in (Path("prompts"), PROJECT_PROMPTS)]
+    candidates = [d / f"{name}.jinja" for d in (Path("prompts"), PACKAGE_PROMPTS)]
     for c in candidates:
         if c.exists():
             return c.resolve()

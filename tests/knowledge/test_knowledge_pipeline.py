@@ -130,3 +130,16 @@ def test_import_backend_writes_paper_knowledge(tmp_path):
     s = run(CFG.replace(backend="import", import_source=str(src)), tmp_path / "split", progress=False)
     assert s.no_knowledge == 1
     assert load_knowledge(tmp_path / "split") == {posts[0].id: ["fact 0"], posts[1].id: ["fact 1"], posts[2].id: []}
+
+
+def test_templates_ship_in_the_package_and_a_local_copy_wins(tmp_path, monkeypatch):
+    from kecpm.knowledge.prompts import PACKAGE_PROMPTS, find_template
+
+    monkeypatch.chdir(tmp_path)  # no prompts/ here: the packaged templates are found
+    assert find_template("knowledge.v1") == (PACKAGE_PROMPTS / "knowledge.v1.jinja").resolve()
+    assert PACKAGE_PROMPTS.parent.name == "kecpm" and (PACKAGE_PROMPTS / "reflect.v1.jinja").is_file()
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "knowledge.v1.jinja").write_text("edited {{ post.text }}")
+    assert find_template("knowledge.v1") == (tmp_path / "prompts" / "knowledge.v1.jinja").resolve()
+    with pytest.raises(TemplateError, match="knowledge.v9"):
+        find_template("knowledge.v9")
