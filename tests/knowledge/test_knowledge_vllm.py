@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+from pathlib import Path
+
 import pytest
 from knowledge_helpers import make_posts, need_vllm
 
+from kecpm.knowledge.backends.base import BackendError, Sampling
 from kecpm.knowledge.cache import AnswerCache
 from kecpm.knowledge.config import KnowledgeConfig
 from kecpm.knowledge.pipeline import generate_knowledge
@@ -43,3 +49,36 @@ def test_vllm_generates_valid_cached_knowledge(vllm_backend, tmp_path):
     assert s2.model_calls == 0 and s2.cache_hits == s2.prompts == s.prompts
     assert recs2 == recs
 
+
+
+def _descendants(pid: int) -> set[int]:
+    """Live descendants of ``pid`` (from /proc)."""
+    parents = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    out, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        kids = [c for c, p in parents.items() if p == parent]
+        out.update(kids)
+        todo.extend(kids)
+    return out
+
+
+def test_killed_worker_does_not_leave_the_engine_behind(vllm_backend):
+    """Last test of the module: it kills the shared worker."""
+    worker = vllm_backend._proc.pid
+    engine = _descendants(worker)
+    assert engine, "vLLM's engine core runs in a child process of the worker"
+    os.kill(worker, signal.SIGKILL)
+    with pytest.raises(BackendError, match="died"):
+        vllm_backend.generate([[{"role": "user", "content": "hi"}]], Sampling(max_new_tokens=4), None)
+    deadline = time.monotonic() + 20
+    while engine & {int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()} and time.monotonic() < deadline:
+        time.sleep(0.5)
+    alive = set(engine) & {int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()}
+    assert not alive, f"engine processes {alive} outlived their killed worker"

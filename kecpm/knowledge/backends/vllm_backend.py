@@ -2,7 +2,9 @@
 
 vLLM runs in a spawned worker process (started on the first ``generate``, so an all-cached run
 never starts it) that reads requests from a pipe and answers them; ``close`` stops it and frees its
-memory. On CPU, ``VLLM_CPU_KVCACHE_SPACE`` (GiB, default 2 here) sizes the KV cache.
+memory. The worker leads its own process group, which vLLM's engine-core process joins: ``close``
+kills that group, so a worker that was killed (SIGKILL, out of memory) cannot leave the engine
+behind holding its reserved RAM; if the parent dies, the worker notices and shuts the engine down. On CPU, ``VLLM_CPU_KVCACHE_SPACE`` (GiB, default 2 here) sizes the KV cache.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def _worker(conn: Connection, engine_args: dict[str, Any], parent: int) -> None:
     # engines, or an engine and a training job, then fight over one core. Let the OS schedule.
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the engine shutdown below runs
+    os.setpgid(0, 0)  # own process group: the parent can kill the engine with it (see close)
     try:
         from vllm import LLM, SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
@@ -138,14 +141,21 @@ class VLLMBackend:
                 raise BackendError(f"vLLM worker: no answer to {what} within {timeout:.0f} s")
         try:
             return self._conn.recv()
-        except EOFError as e:
+        except (EOFError, OSError) as e:  # EOF or connection reset: the worker is gone
+            self._proc.join(5)
+            code = self._proc.exitcode
             self.close()
-            raise BackendError(f"vLLM worker closed the pipe during {what}") from e
+            raise BackendError(f"vLLM worker died during {what} (pipe closed; exit code {code})") from e
 
     def generate(self, batch: list[Messages], sampling: Sampling, schema: dict[str, Any] | None) -> list[Answer]:
         self.start()
-        assert self._conn is not None
-        self._conn.send(("generate", batch, sampling.to_dict(), schema if self.structured else None, self.prefix))
+        assert self._conn is not None and self._proc is not None
+        try:
+            self._conn.send(("generate", batch, sampling.to_dict(), schema if self.structured else None, self.prefix))
+        except OSError as e:  # broken pipe / reset: the worker is gone
+            code = self._proc.exitcode
+            self.close()
+            raise BackendError(f"vLLM worker died before generate (exit code {code})") from e
         kind, payload = self._receive(START_TIMEOUT, "generate")
         if kind != "ok":
             raise BackendError(payload)
@@ -169,6 +179,10 @@ class VLLMBackend:
         if proc.is_alive():
             proc.kill()
             proc.join()
+        try:  # whatever is left of the worker's group: the engine core of a killed worker
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         if conn is not None:
             conn.close()
 
