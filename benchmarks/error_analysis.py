@@ -64,5 +64,6 @@ def main() -> None:
     errors = [(g, p, n) for (g, p), n in conf.most_common() if g != p][:8]
     print("most frequent errors (gold -> predicted):", ", ".join(f"{g} -> {p} {n}" for g, p, n in errors))
 
+
 if __name__ == "__main__":
     main()

@@ -56,12 +56,16 @@ class Config:
             fh.write("\n")
 
     @classmethod
-    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
-        """Build from a dict; unknown keys are an error naming them."""
+    def _check_names(cls, data: dict[str, Any]) -> None:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise ConfigError(f"{cls.__name__}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        """Build from a dict; unknown keys are an error naming them."""
+        cls._check_names(data)
         hints = get_type_hints(cls)
         values = {}
         for k, v in data.items():
@@ -82,11 +86,7 @@ class Config:
 
     def override(self: C, changes: dict[str, Any]) -> C:
         """A copy with ``changes`` applied and validated; unknown names are an error naming them."""
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - names)
-        if unknown:
-            raise ConfigError(f"{type(self).__name__}: unknown option(s) {', '.join(unknown)}; "
-                              f"known: {', '.join(sorted(names))}")
+        self._check_names(changes)
         return dataclasses.replace(self, **changes)
 
     def replace(self: C, **changes: Any) -> C:

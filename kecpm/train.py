@@ -87,9 +87,10 @@ class Trainer:
         self.model, self.args, self.train_posts, self.val_posts = model, args, train, val
         self.out_dir = Path(out_dir) if out_dir else None
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        gate_ids = {id(g) for g in model.knowledge_gates().values()}
         enc = [p for n, p in named if n.startswith("encoder.")]
-        gate = [p for n, p in named if n.endswith(".gate")]  # knowledge gates: fusion and pair reader
-        rest = [p for n, p in named if not n.startswith("encoder.") and not n.endswith(".gate")]
+        gate = [p for _, p in named if id(p) in gate_ids]
+        rest = [p for n, p in named if not n.startswith("encoder.") and id(p) not in gate_ids]
         groups = [{"params": rest, "lr": args.lr_head}]
         if gate:
             groups.append({"params": gate, "lr": args.lr_gate, "weight_decay": 0.0})

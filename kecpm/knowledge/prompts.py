@@ -2,7 +2,8 @@
 
 ``--template knowledge.v1`` names a file in ``prompts/`` of the working directory (your edited
 copies) or else in the package's own ``kecpm/prompts/`` (shipped in the wheel; the project's
-top-level ``prompts/`` is a link to it); any other value is a path. Undefined variables are errors naming the template file and line.
+top-level ``prompts/`` is a link to it); any other value is a path. Undefined variables are errors
+naming the template file and line.
 """
 
 from __future__ import annotations

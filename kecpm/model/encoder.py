@@ -101,10 +101,10 @@ class InputLayout:
             cap = self.tok.encode(post.caption, add_special_tokens=False)[: self.max_caption]
         ids = [self.tok.cls_token_id, *cap, self.tok.sep_token_id]
         know: list[int] = []
-        sentences = post.knowledge or []
+        sentences = (post.knowledge or []) if self.use_knowledge else []
         if self.filter_knowledge:
             sentences = relevant_sentences(sentences, post.tokens)
-        if self.use_knowledge and sentences:
+        if sentences:
             room = self.max_side - len(ids) - 1
             know = self.tok.encode(" ".join(sentences), add_special_tokens=False)[: max(room, 0)]
         if know:

@@ -97,10 +97,14 @@ class PromptModel(nn.Module):
         self.type_index = {t: i + 1 for i, t in enumerate(config.entity_types)}
         self.rel_index = {r: i + 1 for i, r in enumerate(config.relations)}
 
+    def knowledge_gates(self) -> dict[str, nn.Parameter]:
+        """The tanh gates through which caption + knowledge enter: fusion ("gate") and pair reader."""
+        gates = {"gate": self.fusion, "pair_gate": self.rel_head.reader}
+        return {k: m.gate for k, m in gates.items() if m is not None}
+
     def gate_openness(self) -> dict[str, float]:
         """Mean |tanh(gate)| of each knowledge gate (0 = knowledge unused)."""
-        gates = {"gate": self.fusion, "pair_gate": self.rel_head.reader}
-        return {k: float(torch.tanh(m.gate.detach()).abs().mean()) for k, m in gates.items() if m is not None}
+        return {k: float(torch.tanh(g.detach()).abs().mean()) for k, g in self.knowledge_gates().items()}
 
     @property
     def side_encoder(self) -> nn.Module | None:

@@ -4,7 +4,8 @@ vLLM runs in a spawned worker process (started on the first ``generate``, so an 
 never starts it) that reads requests from a pipe and answers them; ``close`` stops it and frees its
 memory. The worker leads its own process group, which vLLM's engine-core process joins: ``close``
 kills that group, so a worker that was killed (SIGKILL, out of memory) cannot leave the engine
-behind holding its reserved RAM; if the parent dies, the worker notices and shuts the engine down. On CPU, ``VLLM_CPU_KVCACHE_SPACE`` (GiB, default 2 here) sizes the KV cache.
+behind holding its reserved RAM; if the parent dies, the worker notices and shuts the engine down.
+On CPU, ``VLLM_CPU_KVCACHE_SPACE`` (GiB, default 2 here) sizes the KV cache.
 """
 
 from __future__ import annotations
@@ -133,19 +134,22 @@ class VLLMBackend:
         deadline = time.monotonic() + timeout
         while not self._conn.poll(0.5):
             if not self._proc.is_alive():
-                code = self._proc.exitcode
-                self.close()
-                raise BackendError(f"vLLM worker died during {what} (exit code {code}); see its log above")
+                raise self._gone(what)
             if time.monotonic() > deadline:
                 self.close()
                 raise BackendError(f"vLLM worker: no answer to {what} within {timeout:.0f} s")
         try:
             return self._conn.recv()
         except (EOFError, OSError) as e:  # EOF or connection reset: the worker is gone
-            self._proc.join(5)
-            code = self._proc.exitcode
-            self.close()
-            raise BackendError(f"vLLM worker died during {what} (pipe closed; exit code {code})") from e
+            raise self._gone(what) from e
+
+    def _gone(self, what: str) -> BackendError:
+        """Close after a worker that died (or is dying) and describe it."""
+        assert self._proc is not None
+        self._proc.join(5)
+        code = self._proc.exitcode
+        self.close()
+        return BackendError(f"vLLM worker died during {what} (exit code {code}); see its log above")
 
     def generate(self, batch: list[Messages], sampling: Sampling, schema: dict[str, Any] | None) -> list[Answer]:
         self.start()
@@ -153,9 +157,7 @@ class VLLMBackend:
         try:
             self._conn.send(("generate", batch, sampling.to_dict(), schema if self.structured else None, self.prefix))
         except OSError as e:  # broken pipe / reset: the worker is gone
-            code = self._proc.exitcode
-            self.close()
-            raise BackendError(f"vLLM worker died before generate (exit code {code})") from e
+            raise self._gone("generate") from e
         kind, payload = self._receive(START_TIMEOUT, "generate")
         if kind != "ok":
             raise BackendError(payload)
