@@ -16,10 +16,11 @@ from pathlib import Path
 
 import torch
 
+from kecpm.data.folders import find_seed_splits
 from kecpm.data.readers import read_posts
 from kecpm.evaluate import score
+from kecpm.knowledge import attach_knowledge as attach
 from kecpm.knowledge import load_knowledge
-from kecpm.model.data import attach, find_seed_splits
 from kecpm.model.model import PromptModel
 
 

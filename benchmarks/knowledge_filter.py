@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 
+from kecpm.data.folders import find_seed_splits
+from kecpm.knowledge import attach_knowledge as attach
 from kecpm.knowledge import load_knowledge
-from kecpm.model.data import attach, find_seed_splits
 from kecpm.model.encoder import relevant_sentences
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from kecpm.data.jsonl import atomic_write
 
@@ -63,17 +64,17 @@ class Config:
             raise ConfigError(f"{cls.__name__}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
 
     @classmethod
-    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
-        """Build from a dict; unknown keys are an error naming them."""
-        cls._check_names(data)
+    def _typed(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with every value checked against (and, for enums and int -> float, converted to)
+        its field's type; a mismatch is a ConfigError naming the option, the value and the type."""
         hints = get_type_hints(cls)
-        values = {}
-        for k, v in data.items():
-            hint = hints.get(k)
-            if isinstance(hint, type) and issubclass(hint, Enum) and not isinstance(v, hint):
-                v = hint(v)
-            values[k] = v
-        return cls(**values)
+        return {k: _coerce(f"{cls.__name__}.{k}", v, hints[k]) for k, v in data.items()}
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        """Build from a dict; unknown keys and values of the wrong type are errors naming them."""
+        cls._check_names(data)
+        return cls(**cls._typed(data))
 
     @classmethod
     def load(cls: type[C], path: str | Path) -> C:
@@ -87,7 +88,7 @@ class Config:
     def override(self: C, changes: dict[str, Any]) -> C:
         """A copy with ``changes`` applied and validated; unknown names are an error naming them."""
         self._check_names(changes)
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **self._typed(changes))
 
     def replace(self: C, **changes: Any) -> C:
         return dataclasses.replace(self, **changes)
@@ -95,6 +96,85 @@ class Config:
     @classmethod
     def help(cls) -> dict[str, str]:
         return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """Each option's default value."""
+        out = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                out[f.name] = f.default_factory()
+        return out
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """``value`` as type ``hint`` (bool, int, float, str, Enum, list/dict, or an Optional of these)."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(name, value, inner[0]) if len(inner) == 1 else value
+    ok: bool
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        try:
+            return value if isinstance(value, hint) else hint(value)
+        except ValueError:
+            raise ConfigError(f"{name}: {value!r} is not one of {', '.join(m.value for m in hint)}") from None
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif hint is str:
+        ok = isinstance(value, str)
+    elif origin in (list, dict) or hint in (list, dict):
+        ok = isinstance(value, origin or hint)
+    else:
+        ok = True
+    if not ok:
+        raise ConfigError(f"{name}: expected {_type_name(hint)}, got {value!r}")
+    return value
+
+
+def read_config_file(path: str | Path, sections: tuple[str, ...], ignore: tuple[str, ...] = ("run",)) -> dict[str, dict[str, Any]]:
+    """A JSON config file of sections (``{"model": {...}, "train": {...}}``, as saved beside every output);
+    sections named in ``ignore`` (run metadata) are skipped, any other unknown section is an error."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: config file not found") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from e
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for k, v in data.items() if k not in ignore):
+        raise ConfigError(f"{path}: expected a JSON object of sections {', '.join(sections)}, each an object")
+    unknown = sorted(set(data) - set(sections) - set(ignore))
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(sections)}")
+    return {s: dict(data.get(s, {})) for s in sections}
+
+
+def merge_sections(config_file: str | Path | None, items: list[str], sections: tuple[str, ...],
+                   flags: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """Options per section, later sources winning: the ``--config`` file, then the command's own flags
+    that were given (``None`` values are dropped: not given), then the ``--set`` items. Build each
+    config from its section with ``Cls.from_dict`` (the class's defaults fill the rest)."""
+    out: dict[str, dict[str, Any]] = {s: {} for s in sections}
+    given = {s: {k: v for k, v in (flags or {}).get(s, {}).items() if v is not None} for s in sections}
+    layers = [read_config_file(config_file, sections)] if config_file else []
+    for layer in [*layers, given, parse_overrides(items, sections)]:
+        for s in sections:
+            out[s].update(layer.get(s, {}))
+    return out
 
 
 def parse_overrides(items: list[str], sections: tuple[str, ...]) -> dict[str, dict[str, Any]]:

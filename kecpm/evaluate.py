@@ -119,6 +119,3 @@ def score(gold: list[Post], pred: list[Post], match: str = "span") -> Scores:
     return s
 
 
-def relation_counts(posts: Iterable[Post]) -> Counter[str]:
-    """Number of triples per relation."""
-    return Counter(t.relation for p in posts for t in p.triples)

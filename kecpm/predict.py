@@ -31,7 +31,7 @@ def read_inputs(path: str | Path, bad: BadLines) -> list[Post]:
     from any file ``read_posts`` reads, or from a split folder's test file. Bad records go to ``bad``."""
     path = Path(path)
     if path.is_dir():  # a split folder: its test file
-        from kecpm.model.data import part_file
+        from kecpm.data.folders import part_file
 
         found = part_file(path, "test")
         if found is None:

@@ -27,7 +27,7 @@ from kecpm.config import Config, ConfigError, option
 from kecpm.data.errors import BadLines
 from kecpm.data.jsonl import dumps_line
 from kecpm.data.mnre import MNRE_FILES, read_mnre_split
-from kecpm.data.schema import Post
+from kecpm.data.schema import Post, relation_counts
 from kecpm.hashing import sha256_file
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -69,9 +69,6 @@ class SplitConfig(Config):
                 "fraction": self.fraction, "seed": self.seed}
 
 
-def relation_counts(posts: Iterable[Post]) -> Counter[str]:
-    """Number of triples per relation."""
-    return Counter(t.relation for p in posts for t in p.triples)
 
 
 def kshot_targets(counts: Mapping[str, int], k: int) -> dict[str, int]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kecpm.config import ConfigError
-from kecpm.data.schema import Entity, Post, Triple, post_id
+from kecpm.data.schema import Entity, Post, Triple, post_id, relation_counts
 from kecpm.manifest import check_split_folder, make_manifest, write_split_folder
 from kecpm.splits import (
     SplitConfig,
@@ -20,7 +20,6 @@ from kecpm.splits import (
     fraction_targets,
     greedy_sample,
     kshot_targets,
-    relation_counts,
     sample_posts,
     split_bytes,
     total_variation,
@@ -85,7 +84,8 @@ SCRIPT = """
 import hashlib, sys
 sys.path.insert(0, {tests!r})
 from test_splits import pool
-from kecpm.splits import greedy_sample, kshot_targets, relation_counts, split_bytes
+from kecpm.data.schema import relation_counts
+from kecpm.splits import greedy_sample, kshot_targets, split_bytes
 posts = pool()
 s = greedy_sample(posts, kshot_targets(relation_counts(posts), 5), 97)
 print(hashlib.sha256(split_bytes(s.posts)).hexdigest())

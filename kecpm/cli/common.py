@@ -37,3 +37,22 @@ def friendly_errors(func: F) -> F:
             raise typer.Exit(1) from e
 
     return wrapper  # type: ignore[return-value]
+
+
+def config_flag(cls: type, name: str, *flags: str) -> Any:
+    """A typer option for config field ``name`` of ``cls``: help and default come from the config (one
+    owner); its value is None when not given, so a ``--config`` file is not overridden by a default."""
+    default = cls.defaults()[name]
+    return typer.Option(None, *flags, help=f"{cls.help()[name]} [default: {default!r}]", show_default=False)
+
+
+def config_file_option() -> Any:
+    return typer.Option(None, "--config", "-c", exists=True, dir_okay=False,
+                        help="JSON config of sections (e.g. a config.json saved beside an earlier output); "
+                             "flags and --set win over it.")
+
+
+def set_option(sections: tuple[str, ...], example: str) -> Any:
+    names = "|".join(sections)
+    return typer.Option([], "--set", help=f"Any option, repeatable: <{names}>.<option>=<value> (JSON values), "
+                                          f"e.g. --set {example}. `kecpm options` lists them with their help.")

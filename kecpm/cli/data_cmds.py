@@ -15,11 +15,11 @@ from kecpm.cli.common import console, friendly_errors
 from kecpm.data.errors import BadLines
 from kecpm.data.jsonl import atomic_write, read_jsonl
 from kecpm.data.readers import FORMATS, detect_format, read_posts
-from kecpm.data.schema import Post
+from kecpm.data.schema import Post, relation_counts
 from kecpm.evaluate import MATCHES, PRF, Scores, score
 from kecpm.manifest import check_split_folder, write_split_folder
 from kecpm.paths import default_data_dir
-from kecpm.splits import DEFAULT_SEEDS, BuiltSplit, SplitConfig, build_splits, load_sources, relation_counts
+from kecpm.splits import DEFAULT_SEEDS, BuiltSplit, SplitConfig, build_splits, load_sources
 
 data_app = typer.Typer(help="Fetch and inspect data files.", no_args_is_help=True)
 

@@ -57,9 +57,10 @@ def train(
 ) -> None:
     """Train one model per seed, score its test split, and print mean ± std over seeds."""
     from kecpm.config import parse_overrides
+    from kecpm.data.folders import find_seed_splits
+    from kecpm.knowledge import attach_knowledge as attach
     from kecpm.knowledge import load_knowledge
     from kecpm.model.config import ModelConfig
-    from kecpm.model.data import attach, find_seed_splits
     from kecpm.results import summary_table, write_summary
     from kecpm.train import TrainConfig
     from kecpm.train import train_seed as run_seed
@@ -109,8 +110,8 @@ def predict(
 
     from kecpm.data.errors import BadLines
     from kecpm.evaluate import score
+    from kecpm.knowledge import attach_knowledge as attach
     from kecpm.knowledge import load_knowledge
-    from kecpm.model.data import attach
     from kecpm.model.model import PromptModel
     from kecpm.predict import predict_file, read_inputs
 

@@ -7,7 +7,8 @@ and machines: the first 16 hex digits of sha256 of ``img_id + "\\n" + " ".join(t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -147,3 +148,21 @@ def validate_post(
     for t in post.triples:
         if rels is not None and t.relation not in rels:
             raise DataError(f"post {post.id}: unknown relation {t.relation!r}")
+
+
+def relation_counts(posts: Iterable[Post]) -> Counter[str]:
+    """Number of triples per relation."""
+    return Counter(t.relation for p in posts for t in p.triples)
+
+
+def schema_from_posts(posts: Sequence[Post]) -> dict[str, Any]:
+    """Entity types, relations and allowed (head type, tail type) pairs per relation seen in ``posts``:
+    the label schema a model is built over (``ModelConfig(**schema_from_posts(train))``)."""
+    types, pairs = set(), {}
+    for p in posts:
+        for e in p.with_entities_from_triples().entities:
+            types.add(e.type)
+        for t in p.triples:
+            pairs.setdefault(t.relation, set()).add((t.head.type, t.tail.type))
+    return {"entity_types": sorted(types), "relations": sorted(pairs),
+            "allowed_pairs": {r: sorted([list(x) for x in v]) for r, v in sorted(pairs.items())}}

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from kecpm.data.errors import DataError
+from kecpm.data.folders import KNOWLEDGE_FILE
 from kecpm.data.jsonl import iter_json_lines, write_jsonl
 from kecpm.data.schema import Post
-
-KNOWLEDGE_FILE = "knowledge.jsonl"
 
 
 def _sentences(value: Any, path: Path, line: int, field: str) -> list[str] | None:
@@ -54,11 +53,15 @@ def load_knowledge(path: str | Path) -> dict[str, list[str]]:
     return {r["id"]: (r["reflected"] or r["knowledge"]) for r in read_records(path)}
 
 
-def attach_knowledge(posts: Iterable[Post], mapping: Mapping[str, list[str]], strict: bool = False) -> list[Post]:
-    """Copies of ``posts`` with ``.knowledge`` from ``mapping`` (posts it lacks keep their own).
+def attach_knowledge(posts: Iterable[Post], mapping: Mapping[str, list[str]] | None,
+                     strict: bool = False) -> list[Post]:
+    """Copies of ``posts`` with ``.knowledge`` from ``mapping`` (posts it lacks keep their own; no
+    mapping: the posts as they are).
 
     With ``strict`` a post missing from ``mapping`` is a DataError naming it.
     """
+    if mapping is None:
+        return list(posts)
     out = []
     for p in posts:
         if p.id in mapping:

@@ -1,18 +1,16 @@
-"""Finding few-shot split files and attaching knowledge to posts for training and prediction."""
+"""Finding few-shot split folders: ``seed<s>/`` (ours) or ``seed_<s>/`` (the paper's) with their files."""
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from kecpm.data.readers import read_posts
 from kecpm.data.schema import Post
-from kecpm.knowledge import KNOWLEDGE_FILE, attach_knowledge
 
-log = logging.getLogger(__name__)
 PARTS = ("train", "val", "test")
+KNOWLEDGE_FILE = "knowledge.jsonl"
 # File names tried per part, in order: our canonical splits, the paper's files with knowledge, plain JSON.
 CANDIDATES = ("{}.jsonl", "{}_ofa_knowledge.json", "{}.json")
 
@@ -31,6 +29,7 @@ class SeedSplit:
 
 
 def part_file(d: Path, part: str) -> Path | None:
+    """The file of ``part`` (train, val or test) in split folder ``d``, or None."""
     return next((d / c.format(part) for c in CANDIDATES if (d / c.format(part)).exists()), None)
 
 
@@ -62,8 +61,3 @@ def find_seed_splits(root: str | Path, seeds: list[int] | None = None) -> list[S
                      if k.exists()), None)
         out.append(SeedSplit(s, d, files, know))  # type: ignore[arg-type]
     return out
-
-
-def attach(posts: list[Post], mapping: dict[str, list[str]] | None) -> list[Post]:
-    """Posts with knowledge from ``mapping`` where it has them (others keep their own)."""
-    return posts if mapping is None else attach_knowledge(posts, mapping)

@@ -1,0 +1,33 @@
+"""Label words: the one owner of how each entity type and relation is described in words.
+
+Stage 1 shows these words to the LLM (types and relations of the demonstrations) and stage 2
+initialises its verbalizers' label vectors from the encoder's embedding of them. A label without an
+entry is described by its name with ``_`` and ``/`` turned into spaces.
+"""
+
+from __future__ import annotations
+
+TYPE_WORDS: dict[str, str] = {"per": "person", "org": "organization", "loc": "location", "misc": "other named thing"}
+RELATION_WORDS: dict[str, str] = {
+    "alternate_names": "alternate name", "alumi": "alumni of school", "awarded": "awarded prize",
+    "charges": "charged with", "contain": "contains", "couple": "married couple", "held_on": "event held on",
+    "locate_at": "located at", "member_of": "member of", "nationality": "nationality",
+    "neighbor": "neighbor", "parent": "parent of", "part_of": "part of", "peer": "peer colleague",
+    "place_of_birth": "place of birth", "place_of_residence": "place of residence",
+    "present_in": "present in", "race": "race", "religion": "religion", "siblings": "siblings",
+    "subsidiary": "subsidiary of",
+}
+
+
+def _words(label: str, table: dict[str, str]) -> str:
+    return table.get(label, label.replace("_", " ").replace("/", " "))
+
+
+def type_words(entity_type: str) -> str:
+    """Words describing an entity type ("per" -> "person")."""
+    return _words(entity_type, TYPE_WORDS)
+
+
+def relation_words(relation: str) -> str:
+    """Words describing a relation ("member_of" -> "member of")."""
+    return _words(relation, RELATION_WORDS)
