@@ -26,20 +26,20 @@ from kecpm.model.model import PromptModel
 
 def relation_confusions(model: PromptModel, posts: list) -> collections.Counter:
     """(gold relation, predicted relation) counts over gold triples, gold entities and direction given."""
+    rel = model.heads["relation"]
     conf: collections.Counter = collections.Counter()
-    for post, (words, side, keys) in zip(posts, model.encode_posts(posts), strict=True):
-        ents = sorted({(e.start, e.end): e for e in post.with_entities_from_triples().entities}.items())
-        if len(ents) < 2:
+    for view in model.encode_posts(posts):
+        ents = rel.gold_entities(view)
+        ix = {(e.start, e.end): i for i, e in enumerate(ents.entities)}
+        gold = [(ix[(t.head.start, t.head.end)], ix[(t.tail.start, t.tail.end)], t.relation)
+                for t in view.post.triples if (t.head.start, t.head.end) in ix and (t.tail.start, t.tail.end) in ix]
+        if not gold:
             continue
-        ix = {span: i for i, (span, _) in enumerate(ents)}
-        spans = torch.tensor([span for span, _ in ents])
-        types = torch.tensor([model.type_index.get(e.type, 1) for _, e in ents])
-        gold = [(ix[(t.head.start, t.head.end)], ix[(t.tail.start, t.tail.end)], t.relation) for t in post.triples]
         pairs = torch.tensor([(h, t) for h, t, _ in gold])
         with torch.no_grad():
-            logits = model.rel_head(words, model.span_head.represent(words, spans), spans, types, pairs, side, keys)
-        for (_, _, rel), row in zip(gold, logits, strict=True):
-            conf[(rel, model.config.relations[int(row[1:].argmax())])] += 1
+            logits = rel(view.words, ents, pairs, view.side, view.keys)
+        for (_, _, name), row in zip(gold, logits, strict=True):
+            conf[(name, model.config.relations[int(row[1:].argmax())])] += 1
     return conf
 
 

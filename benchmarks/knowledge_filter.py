@@ -13,7 +13,7 @@ import argparse
 from kecpm.data.folders import find_seed_splits
 from kecpm.knowledge import attach_knowledge as attach
 from kecpm.knowledge import load_knowledge
-from kecpm.model.encoder import relevant_sentences
+from kecpm.model.layout import relevant_sentences
 
 
 def main() -> None:

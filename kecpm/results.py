@@ -17,6 +17,12 @@ LABELS = {"entity_f1": "entity F1", "rel_strict_f1": "rel-strict F1", "rel_bound
           "macro_f1": "macro F1"}
 
 
+def summary(scores: Any) -> dict[str, float]:
+    """The headline figures of a ``kecpm.evaluate.Scores`` (F1 in [0, 1]), keyed by METRICS."""
+    return {"entity_f1": scores.entity.f1, "rel_strict_f1": scores.rel_strict.f1,
+            "rel_boundary_f1": scores.rel_boundary.f1, "macro_f1": scores.macro_f1}
+
+
 def write_results(path: str | Path, record: dict[str, Any]) -> None:
     with atomic_write(path) as fh:
         json.dump(record, fh, indent=2, sort_keys=True)

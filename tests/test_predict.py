@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from kecpm.cli import app
 from kecpm.data.jsonl import dumps_line, read_jsonl
+from kecpm.data.schema import schema_from_posts
 from kecpm.model.config import ModelConfig
-from kecpm.model.model import PromptModel, schema_from_posts
+from kecpm.model.model import PromptModel
 
 TINY = Path(__file__).parent / "model" / "tiny_posts.jsonl"
 

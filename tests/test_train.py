@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from kecpm.cli import app
 from kecpm.data.jsonl import read_jsonl, write_jsonl
+from kecpm.data.schema import schema_from_posts
 from kecpm.model.config import ModelConfig
-from kecpm.model.model import PromptModel, schema_from_posts
+from kecpm.model.model import PromptModel
 from kecpm.train import TrainConfig, Trainer
 
 TINY = Path(__file__).parent / "model" / "tiny_posts.jsonl"
@@ -75,7 +76,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, monkeypatch):
     resumed = _trainer(tmp_path / "killed", 2).train()
     assert [h["epoch"] for h in resumed["history"]] == [1, 2]
     assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in full["history"]]
-    assert resumed["best_f1"] == full["best_f1"]
+    assert resumed["best_score"] == full["best_score"]
 
 
 def test_same_seed_same_result(tmp_path):
@@ -104,7 +105,7 @@ def test_train_on_a_few_real_posts_of_the_paper_splits(shared_data, tmp_path):
     assert cfg["model"]["use_knowledge"] and cfg["model"]["relations"]
     # the paper's posts carry captions and ChatGPT knowledge: the fusion gate must have moved off 0
     heads = torch.load(d / "model" / "heads.pt", weights_only=True)
-    assert float(heads["fusion.gate"].abs().max()) > 0
+    assert float(heads["encoder.fusion.gate"].abs().max()) > 0
 
 
 def test_summary_is_mean_and_std_over_seeds(tmp_path):
@@ -125,10 +126,11 @@ def test_summary_is_mean_and_std_over_seeds(tmp_path):
 def test_fusion_gate_has_its_own_learning_rate_and_no_weight_decay():
     posts = read_jsonl(TINY)
     model = PromptModel.create(ModelConfig(**schema_from_posts(posts), soft_prompt_tokens=2, use_image=True))
-    assert model.fusion.gate.shape == (model.encoder.config.hidden_size,)
+    fusion, reader = model.encoder.fusion, model.heads["relation"].reader
+    assert fusion.gate.shape == (model.encoder.hidden,)
     args = TrainConfig(epochs=1, lr_gate=0.03, weight_decay=0.1, progress=False)
     trainer = Trainer(model, args, posts[:6], posts[6:])
-    [group] = [g for g in trainer.optimizer.param_groups if any(p is model.fusion.gate for p in g["params"])]
-    gates = {id(model.fusion.gate), id(model.rel_head.reader.gate)}
+    [group] = [g for g in trainer.optimizer.param_groups if any(p is fusion.gate for p in g["params"])]
+    gates = {id(fusion.gate), id(reader.gate)}
     assert {id(p) for p in group["params"]} == gates and group["weight_decay"] == 0.0
     assert group["initial_lr"] == 0.03

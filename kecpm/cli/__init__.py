@@ -8,6 +8,7 @@ import typer
 
 from kecpm.cli import data_cmds, knowledge_cmds, train_cmds
 from kecpm.cli.common import setup_logging
+from kecpm.progress import quiet_transformers
 
 app = typer.Typer(
     name="kecpm",
@@ -21,6 +22,7 @@ app = typer.Typer(
 @app.callback()
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
     setup_logging(logging.DEBUG if verbose else logging.INFO)
+    quiet_transformers()
 
 
 data_cmds.register(app)

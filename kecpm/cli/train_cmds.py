@@ -8,7 +8,11 @@ from pathlib import Path
 
 import typer
 
-from kecpm.cli.common import console, friendly_errors
+from kecpm.cli.common import config_file_option, config_flag, console, friendly_errors, set_option
+from kecpm.device import DEVICE_HELP
+from kecpm.model.config import ModelConfig
+from kecpm.model.tasks import Task
+from kecpm.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +26,17 @@ def _seeds(text: str | None) -> list[int] | None:
         raise ValueError(f"--seeds: expected integers like 17,67,97, got {text!r}") from e
 
 
+MC, TC = ModelConfig, TrainConfig
+SECTIONS = ("model", "train")
+
+
+def _run_name(root: Path, model: ModelConfig) -> str:
+    where = [root.parent.name, root.name] if re.fullmatch(r"K\d+", root.name) else [root.name]
+    tags = [t for t, on in ((model.task.value, model.task != Task.JMERE), ("noknow", not model.use_knowledge),
+                            ("noimg", not model.use_image), ("nosp", not model.soft_prompt_tokens)) if on]
+    return "-".join([*where, *tags])
+
+
 @friendly_errors
 def train(
     shots: int = typer.Option(5, "--shots", "-k", help="K of the K-shot splits under --splits-root."),
@@ -33,63 +48,59 @@ def train(
              "whose *_ofa_knowledge.json files are picked); overrides --shots/--dataset."),
     seeds: str | None = typer.Option(None, help="Seeds to train, e.g. 17,67,97 (default: every seed folder)."),
     out: Path = typer.Option(Path("runs"), help="Output root: <out>/<name>/seed<s>/."),
-    name: str | None = typer.Option(None, help="Run name (default: derived from the data and ablations)."),
+    name: str | None = typer.Option(None, help="Run name (default: derived from the data, task and ablations)."),
     knowledge: Path | None = typer.Option(
         None, help="Knowledge file (JSONL id -> knowledge); default: the split folder's knowledge.jsonl if "
                    "present, else the posts' own knowledge."),
-    no_knowledge: bool = typer.Option(False, "--no-knowledge", help="Ablation: ignore knowledge sentences."),
-    no_image: bool = typer.Option(False, "--no-image", help="Ablation: no visual prefix and no caption."),
-    no_soft_prompt: bool = typer.Option(False, "--no-soft-prompt", help="Ablation: no soft prompt vectors."),
-    encoder: str = typer.Option("", help="HF encoder id or path (default: packaged all-MiniLM-L6-v2)."),
-    freeze_encoder: bool = typer.Option(False, help="Freeze the encoder (pure prompt tuning)."),
-    epochs: int = typer.Option(20, help="Maximum epochs per seed (early stopping on val rel-strict F1)."),
-    batch_size: int = typer.Option(8, help="Training batch size."),
-    patience: int = typer.Option(5, help="Early-stopping patience in epochs (0 = off)."),
-    min_epochs: int = typer.Option(10, help="No early stopping before this many epochs."),
-    max_minutes: float = typer.Option(0.0, help="Training time budget per seed in minutes (0 = none)."),
-    train_seed: int | None = typer.Option(None, help="Training seed (default: the split's seed)."),
-    threads: int = typer.Option(0, help="torch threads (0 = torch default)."),
+    no_knowledge: bool = typer.Option(False, "--no-knowledge", help="Ablation: model.use_knowledge=false."),
+    no_image: bool = typer.Option(False, "--no-image", help="Ablation: model.use_image=false (no visual prefix, "
+                                                            "no caption)."),
+    no_soft_prompt: bool = typer.Option(False, "--no-soft-prompt", help="Ablation: model.soft_prompt_tokens=0."),
+    task: str | None = config_flag(MC, "task", "--task"),
+    encoder: str | None = config_flag(MC, "encoder", "--encoder"),
+    epochs: int | None = config_flag(TC, "epochs", "--epochs"),
+    batch_size: int | None = config_flag(TC, "batch_size", "--batch-size"),
+    patience: int | None = config_flag(TC, "patience", "--patience"),
+    min_epochs: int | None = config_flag(TC, "min_epochs", "--min-epochs"),
+    max_minutes: float | None = config_flag(TC, "max_minutes", "--max-minutes"),
+    threads: int | None = config_flag(TC, "threads", "--threads"),
+    device: str | None = config_flag(TC, "device", "--device"),
+    train_seed: int | None = typer.Option(None, help="Training seed (default: each split's seed)."),
     limit: int = typer.Option(0, help="Use only the first N posts of each split (quick checks)."),
-    overrides: list[str] = typer.Option(
-        [], "--set", help="Any other model or training option, repeatable: model.<option>=<value> or "
-                          "train.<option>=<value> (JSON values), e.g. --set model.span_none_weight=0.5. "
-                          "The options and their help: config.json of any run."),
+    config: Path | None = config_file_option(),
+    overrides: list[str] = set_option(SECTIONS, "model.span_none_weight=0.5 --set train.lr_gate=0.02"),
 ) -> None:
-    """Train one model per seed, score its test split, and print mean ± std over seeds."""
-    from kecpm.config import parse_overrides
-    from kecpm.data.folders import find_seed_splits
-    from kecpm.knowledge import attach_knowledge as attach
-    from kecpm.knowledge import load_knowledge
-    from kecpm.model.config import ModelConfig
-    from kecpm.results import summary_table, write_summary
-    from kecpm.train import TrainConfig
-    from kecpm.train import train_seed as run_seed
+    """Train one model per seed, score its test split, and print mean ± std over seeds.
 
+    Examples:
+
+      kecpm train --shots 5                                  # our K=5 splits, every seed
+
+      kecpm train --paper-splits ../shared/data/fs-jmere --seeds 17 --train-seed 1
+
+      kecpm train --shots 5 --no-knowledge --device cuda --set model.span_none_weight=0.5
+
+      kecpm train --config runs/mnre-K5/seed17/config.json   # the options of an earlier run
+    """
+    from kecpm.config import merge_sections
+    from kecpm.data.folders import find_seed_splits
+    from kecpm.results import summary_table, write_summary
+    from kecpm.train import train_splits
+
+    flags = {"model": {"task": task, "encoder": encoder, "use_knowledge": False if no_knowledge else None,
+                       "use_image": False if no_image else None, "soft_prompt_tokens": 0 if no_soft_prompt else None},
+             "train": {"epochs": epochs, "batch_size": batch_size, "patience": patience, "min_epochs": min_epochs,
+                       "max_minutes": max_minutes, "threads": threads, "device": device, "seed": train_seed}}
+    sections = merge_sections(config, overrides, SECTIONS, flags)
+    # the label schema always comes from the training posts, never from an earlier run's config
+    mcfg = ModelConfig.from_dict({k: v for k, v in sections["model"].items()
+                                  if k not in ("entity_types", "relations", "allowed_pairs")})
+    tcfg = TrainConfig.from_dict(sections["train"])
     root = splits_dir or splits_root / dataset / f"K{shots}"
     splits = find_seed_splits(root, _seeds(seeds))
-    abl = [s for s, on in (("noknow", no_knowledge), ("noimg", no_image), ("nosp", no_soft_prompt)) if on]
-    where = [root.parent.name, root.name] if re.fullmatch(r"K\d+", root.name) else [root.name]
-    run = out / (name or "-".join([*where, *abl]))
-    mcfg = ModelConfig(encoder=encoder, freeze_encoder=freeze_encoder, use_knowledge=not no_knowledge,
-                       use_image=not no_image, soft_prompt_tokens=0 if no_soft_prompt else 8)
-    sets = parse_overrides(overrides, ("model", "train"))
-    mcfg = mcfg.override(sets["model"])
-    for sp in splits:
-        know_path = knowledge or sp.knowledge
-        mapping = load_knowledge(know_path) if know_path and not no_knowledge else None
-        parts = {p: attach(sp.read(p)[: limit or None], mapping) for p in ("train", "val", "test")}
-        args = TrainConfig(epochs=epochs, batch_size=batch_size, patience=patience, min_epochs=min_epochs,
-                           max_minutes=max_minutes,
-                           seed=sp.seed if train_seed is None else train_seed, threads=threads).override(sets["train"])
-        console.print(f"[bold]seed {sp.seed}[/]: {len(parts['train'])} train, {len(parts['val'])} val, "
-                      f"{len(parts['test'])} test posts from {sp.dir}; knowledge: "
-                      f"{know_path or ('posts' if not no_knowledge else 'off')}")
-        rec = run_seed(parts["train"], parts["val"], parts["test"], mcfg, args, run / f"seed{sp.seed}",
-                         extra={"seed": sp.seed, "split_dir": str(sp.dir),
-                                "knowledge_file": str(know_path) if know_path else None})
-        t = rec["test"]
-        console.print(f"seed {sp.seed}: test rel-strict F1 {100 * t['rel_strict_f1']:.1f}, entity F1 "
-                      f"{100 * t['entity_f1']:.1f} (best epoch {rec['best_epoch']}, {rec['train_seconds']:.0f} s)")
+    run = out / (name or _run_name(root, mcfg))
+    train_splits(splits, mcfg, tcfg, run, knowledge=knowledge, limit=limit,
+                 fixed_seed=sections["train"].get("seed"))
     csv_path = write_summary(run)
     console.print(summary_table(run))
     console.print(f"summary: {csv_path}")
@@ -104,11 +115,13 @@ def predict(
     knowledge: Path | None = typer.Option(None, help="Knowledge file (JSONL id -> knowledge) to attach."),
     batch_size: int = typer.Option(32, help="Posts per batch."),
     threads: int = typer.Option(0, help="torch threads (0 = torch default)."),
+    device: str = typer.Option("auto", help=f"Where to run: {DEVICE_HELP}."),
 ) -> None:
     """Extract triples (with confidences) from posts with a trained model; bad lines are reported, not fatal."""
     import torch
 
     from kecpm.data.errors import BadLines
+    from kecpm.device import resolve_device
     from kecpm.evaluate import score
     from kecpm.knowledge import attach_knowledge as attach
     from kecpm.knowledge import load_knowledge
@@ -125,7 +138,7 @@ def predict(
         console.print(f"[yellow]… and {bad.count - 10} more bad lines[/]")
     if knowledge:
         posts = attach(posts, load_knowledge(knowledge))
-    model = PromptModel.load(model_dir)
+    model = PromptModel.load(model_dir, device=resolve_device(device))
     preds, rep = predict_file(model, posts, out, batch_size)
     n_trip = sum(len(p.triples) for p in preds)
     console.print(f"{rep.n_posts} posts -> {n_trip} triples in {out} ({rep.posts_per_second:.1f} posts/s; "

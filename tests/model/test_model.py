@@ -9,14 +9,14 @@ from kecpm.data.schema import Post
 
 def test_fusion_gate_starts_closed_so_knowledge_cannot_change_text_encoding(make_model, tiny_posts):
     model = make_model().eval()
-    with_k = model.layout(tiny_posts[:2], use_image=True)
+    with_k = model.encoder.batch(tiny_posts[:2])
     bare = [replace(p, knowledge=None, caption=None) for p in tiny_posts[:2]]
-    without = model.layout(bare, use_image=True)
+    without = model.encoder.batch(bare)
     with torch.no_grad():
-        assert torch.allclose(model.word_states(with_k), model.word_states(without), atol=1e-6)
+        assert torch.allclose(model.encoder(with_k).words, model.encoder(without).words, atol=1e-6)
         # the relation head's pair reader is gated the same way: the whole loss is the text-only one
         assert torch.allclose(model.loss(tiny_posts[:2]), model.loss(bare), atol=1e-6)
-    assert model.rel_head.reader is not None
+    assert model.heads["relation"].reader is not None
 
 
 def test_save_load_gives_identical_predictions(make_model, tiny_posts, tmp_path):
@@ -61,19 +61,21 @@ def test_training_loss_falls(make_model, tiny_posts):
 
 def test_schema_constraint_blocks_unseen_type_pairs(make_model, tiny_posts):
     model = make_model()
-    r = model.rel_index["member_of"]
-    t = model.type_index
-    assert model.allowed[t["per"], t["org"], r] and not model.allowed[t["org"], t["per"], r]
+    r = model.labels.rel_index["member_of"]
+    t = model.labels.type_index
+    allowed = model.heads["relation"].allowed
+    assert allowed[t["per"], t["org"], r] and not allowed[t["org"], t["per"], r]
 
 
 def test_knowledge_is_read_by_a_frozen_cached_encoder(make_model, tiny_posts):
     model = make_model()
-    before = {k: v.clone() for k, v in model.side_encoder.state_dict().items()}
+    side = model.encoder.side
+    before = {k: v.clone() for k, v in side.state_dict().items()}
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     opt.zero_grad()
     model.loss(tiny_posts).backward()
     opt.step()
-    assert all(torch.equal(before[k], v) for k, v in model.side_encoder.state_dict().items())
-    assert not any(n.startswith("side_encoder") for n, _ in model.named_parameters())
-    assert len(model._side_cache) == len({(p.caption, tuple(p.knowledge or ())) for p in tiny_posts})
+    assert all(torch.equal(before[k], v) for k, v in side.state_dict().items())
+    assert not any(p.requires_grad for p in side.parameters()) and not side.training
+    assert len(model.encoder._side_cache) == len({(p.caption, tuple(p.knowledge or ())) for p in tiny_posts})
     assert min(model.gate_openness().values()) > 0  # both knowledge gates (fusion, pair reader) learn to open

@@ -1,0 +1,149 @@
+"""What every head shares: the per-post view it reads, span features, verbalizer, the Head interface.
+
+A head owns its loss and its decoding. The model encodes a batch once, then walks the posts; for
+each post every head (in the task's order) adds its loss terms or decodes into the prediction. An
+entity head leaves the entities it found on the view (``PostView.entities``) for the heads after it;
+without one, later heads read the post's gold entities (relation extraction with given entities).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from kecpm.data.schema import Entity, Post
+from kecpm.model.config import ModelConfig
+
+# (logits (S, L+1), gold labels (S,)) of one post; label 0 is "none".
+Terms = tuple[torch.Tensor, torch.Tensor]
+
+
+def enumerate_spans(n_words: int, max_width: int) -> list[tuple[int, int]]:
+    """All word spans [start, end) of up to ``max_width`` words."""
+    return [(i, j) for i in range(n_words) for j in range(i + 1, min(n_words, i + max_width) + 1)]
+
+
+@dataclass
+class Labels:
+    """The label schema of a model: names and 1-based indices (0 = none)."""
+
+    entity_types: list[str]
+    relations: list[str]
+
+    @property
+    def type_index(self) -> dict[str, int]:
+        return {t: i + 1 for i, t in enumerate(self.entity_types)}
+
+    @property
+    def rel_index(self) -> dict[str, int]:
+        return {r: i + 1 for i, r in enumerate(self.relations)}
+
+
+@dataclass
+class EntitySet:
+    """Entities of one post as a head reads them: spans (E, 2), 1-based types (E,), representations
+    (E, D), and the ``Entity`` objects."""
+
+    spans: torch.Tensor
+    types: torch.Tensor
+    reps: torch.Tensor
+    entities: list[Entity]
+
+
+@dataclass
+class PostView:
+    """One post as the heads see it."""
+
+    post: Post
+    words: torch.Tensor  # (n, H) word states
+    side: torch.Tensor | None = None  # (Ls, H) caption + knowledge states
+    keys: torch.Tensor | None = None  # (Ls,) side tokens visible to the model
+    entities: EntitySet | None = None  # set by an entity head while decoding
+
+    @property
+    def n(self) -> int:
+        return len(self.words)
+
+    def gold_spans(self, max_width: int, type_index: dict[str, int]) -> dict[tuple[int, int], int]:
+        """Gold entity span -> 1-based type, for the entities the model can represent (inside the kept
+        words, at most ``max_width`` words, known type), sorted by span."""
+        return {(e.start, e.end): type_index[e.type] for e in self.post.with_entities_from_triples().entities
+                if e.end <= self.n and e.end - e.start <= max_width and e.type in type_index}
+
+
+class SpanFeatures(nn.Module):
+    """Span representation shared by the heads: [first word; last word; mean; width embedding]."""
+
+    def __init__(self, hidden: int, max_width: int) -> None:
+        super().__init__()
+        self.width = nn.Embedding(max_width + 1, 32)
+        self.dim = 3 * hidden + 32
+
+    def forward(self, words: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+        """words (N, H), spans (S, 2) [start, end) -> (S, dim)."""
+        csum = torch.cat([words.new_zeros(1, words.size(1)), words.cumsum(0)])
+        start, end = spans[:, 0], spans[:, 1]
+        width = (end - start).clamp(min=1)
+        mean = (csum[end] - csum[start]) / width.unsqueeze(1)
+        return torch.cat([words[start], words[end - 1], mean, self.width(width)], dim=-1)
+
+
+class Verbalizer(nn.Module):
+    """Scores representations against label vectors (row 0 = none), initialised from label words."""
+
+    def __init__(self, in_dim: int, hidden: int, n_labels: int, dropout: float) -> None:
+        super().__init__()
+        self.proj = nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, hidden), nn.GELU(),
+                                  nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.LayerNorm(hidden))
+        self.labels = nn.Parameter(torch.randn(n_labels + 1, hidden) * 0.02)
+        self.bias = nn.Parameter(torch.zeros(n_labels + 1))
+
+    def init_labels(self, vectors: torch.Tensor) -> None:
+        """Set the non-none label vectors to the given (n_labels, hidden) embeddings, unit norm."""
+        with torch.no_grad():
+            self.labels[1:] = F.normalize(vectors, dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x) @ self.labels.t() + self.bias
+
+
+def weighted_ce(terms: list[Terms], n_labels: int, none_weight: float) -> torch.Tensor:
+    """Cross-entropy over all posts' terms, the none class (0) weighted by ``none_weight``."""
+    logits = torch.cat([t[0] for t in terms])
+    weight = logits.new_ones(n_labels + 1)
+    weight[0] = none_weight
+    return F.cross_entropy(logits, torch.cat([t[1] for t in terms]), weight=weight)
+
+
+class Head(nn.Module):
+    """A head: built from the config, the encoder width, the shared span features and the labels.
+
+    ``threshold``: the ModelConfig field holding its no-class probability threshold (tuned on val
+    over ``threshold_grid``), or None."""
+
+    threshold: str | None = None
+    threshold_grid: tuple[float, ...] = ()
+
+    def __init__(self, config: ModelConfig, hidden: int, spans: SpanFeatures, labels: Labels) -> None:
+        super().__init__()
+        self.config = config
+        # A plain attribute, not a submodule: the model owns the shared span features.
+        self.__dict__["spans"] = spans
+        self.labels = labels
+
+    def init_labels(self, embed: Callable[[list[str]], torch.Tensor]) -> None:
+        """Initialise label vectors from ``embed(label words)`` (a new model only)."""
+
+    def loss_terms(self, view: PostView) -> Terms | None:
+        raise NotImplementedError
+
+    def loss(self, terms: list[Terms]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(self, view: PostView, pred: Post, threshold: float) -> None:
+        """Write this head's predictions for ``view.post`` into ``pred``."""
+        raise NotImplementedError

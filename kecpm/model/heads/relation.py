@@ -1,0 +1,138 @@
+"""Relation head: the relation (or none) of every ordered pair of a post's entities.
+
+Entities come from the head before it (the span head, when decoding a JMERE model) or are the
+post's gold entities (training, and relation extraction with given entities). Relations are only
+allowed between the (head type, tail type) pairs seen for them in training (the schema constraint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from kecpm.data.labels import relation_words
+from kecpm.data.schema import Entity, Post, Triple
+from kecpm.model.config import ModelConfig
+from kecpm.model.fusion import PairReader
+from kecpm.model.heads.base import (
+    EntitySet,
+    Head,
+    Labels,
+    PostView,
+    SpanFeatures,
+    Terms,
+    Verbalizer,
+    weighted_ce,
+)
+
+
+def schema_mask(relations: list[str], entity_types: list[str],
+                allowed: dict[str, list[list[str]]]) -> torch.Tensor:
+    """(T+1, T+1, R+1) bool: relation r allowed for (head type, tail type); none always allowed."""
+    t, r = len(entity_types), len(relations)
+    mask = torch.zeros(t + 1, t + 1, r + 1, dtype=torch.bool)
+    mask[..., 0] = True
+    tix = {name: i + 1 for i, name in enumerate(entity_types)}
+    for ri, rel in enumerate(relations, 1):
+        for ht, tt in allowed.get(rel, []):
+            if ht in tix and tt in tix:
+                mask[tix[ht], tix[tt], ri] = True
+    return mask
+
+
+def ordered_pairs(n: int, device: torch.device | None = None) -> torch.Tensor:
+    """(n*(n-1), 2) every ordered pair (i, j), i != j."""
+    return torch.tensor([(i, j) for i in range(n) for j in range(n) if i != j], dtype=torch.long, device=device)
+
+
+class RelationHead(Head):
+    """[head; tail; head*tail; context (+ what the pair reads in caption + knowledge); type embeddings]
+    through a verbalizer whose label vectors start as the embeddings of the relation words."""
+
+    threshold = "relation_threshold"
+    threshold_grid = (0.3, 0.4, 0.6, 0.7, 0.8)
+
+    def __init__(self, config: ModelConfig, hidden: int, spans: SpanFeatures, labels: Labels) -> None:
+        super().__init__(config, hidden, spans, labels)
+        read_side = config.pair_knowledge and config.has_side
+        n_types = len(labels.entity_types)
+        self.ent = nn.Linear(spans.dim, hidden)
+        self.types = nn.Embedding(n_types + 1, 32)
+        self.reader = PairReader(hidden) if read_side else None
+        self.verbalizer = Verbalizer(4 * hidden + 64, hidden, len(labels.relations), config.head_dropout)
+        self.register_buffer("allowed", schema_mask(labels.relations, labels.entity_types, config.allowed_pairs),
+                             persistent=False)
+
+    def init_labels(self, embed: Callable[[list[str]], torch.Tensor]) -> None:
+        self.verbalizer.init_labels(embed([relation_words(r) for r in self.labels.relations]))
+
+    def forward(self, words: torch.Tensor, ents: EntitySet, pairs: torch.Tensor, side: torch.Tensor | None = None,
+                keys: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (P, R+1) of ``pairs`` (P, 2) of ``ents`` in a post with word states ``words`` (N, H)."""
+        e = self.ent(ents.reps)
+        spans = ents.spans
+        h, t = pairs[:, 0], pairs[:, 1]
+        lo = torch.minimum(spans[h, 1], spans[t, 1])
+        hi = torch.maximum(spans[h, 0], spans[t, 0])
+        csum = torch.cat([words.new_zeros(1, words.size(1)), words.cumsum(0)])
+        gap = (hi - lo).clamp(min=0)
+        between = (csum[hi] - csum[lo]) / gap.clamp(min=1).unsqueeze(1)  # words between the two spans
+        ctx = torch.where(gap.unsqueeze(1) > 0, between, words.mean(0, keepdim=True).expand(len(pairs), -1))
+        if self.reader is not None and side is not None and keys is not None:
+            ctx = ctx + self.reader(torch.cat([e[h], e[t]], dim=-1), side, keys)
+        x = torch.cat([e[h], e[t], e[h] * e[t], ctx, self.types(ents.types[h]), self.types(ents.types[t])], dim=-1)
+        return self.verbalizer(x)
+
+    def gold_entities(self, view: PostView) -> EntitySet:
+        """The post's gold entities (sorted by span) as an EntitySet."""
+        gold = view.gold_spans(self.config.max_span_width, self.labels.type_index)
+        ents = sorted(gold)
+        dev = view.words.device
+        spans = torch.tensor(ents, dtype=torch.long, device=dev).view(-1, 2)
+        names = self.labels.entity_types
+        objs = [Entity(s, e, names[gold[(s, e)] - 1], view.post.span_text(s, e)) for s, e in ents]
+        return EntitySet(spans, torch.tensor([gold[s] for s in ents], dtype=torch.long, device=dev),
+                         self.spans(view.words, spans), objs)
+
+    def loss_terms(self, view: PostView) -> Terms | None:
+        if len(view.gold_spans(self.config.max_span_width, self.labels.type_index)) < 2:
+            return None
+        ents = self.gold_entities(view)
+        ix = {(e.start, e.end): i for i, e in enumerate(ents.entities)}
+        rix = self.labels.rel_index
+        rels = {(ix[(t.head.start, t.head.end)], ix[(t.tail.start, t.tail.end)]): rix[t.relation]
+                for t in view.post.triples
+                if (t.head.start, t.head.end) in ix and (t.tail.start, t.tail.end) in ix and t.relation in rix}
+        pairs = ordered_pairs(len(ents.entities), view.words.device)
+        logits = self(view.words, ents, pairs, view.side, view.keys)
+        gold = torch.tensor([rels.get((int(i), int(j)), 0) for i, j in pairs.tolist()], device=logits.device)
+        return logits, gold
+
+    def loss(self, terms: list[Terms]) -> torch.Tensor:
+        return weighted_ce(terms, len(self.labels.relations), self.config.rel_none_weight)
+
+    def decode(self, view: PostView, pred: Post, threshold: float) -> None:
+        """One relation per unordered pair of entities (the likelier direction), if any beats ``threshold``."""
+        ents = view.entities
+        if ents is None:  # no entity head before this one: the post's gold entities are given
+            ents = self.gold_entities(view)
+            pred.entities = list(ents.entities)
+        if len(ents.entities) < 2:
+            return
+        pairs = ordered_pairs(len(ents.entities), ents.spans.device)
+        logits = self(view.words, ents, pairs, view.side, view.keys)
+        allowed = self.allowed[ents.types[pairs[:, 0]], ents.types[pairs[:, 1]]]
+        rp = logits.masked_fill(~allowed, float("-inf")).softmax(-1)
+        best_rp, best_r = rp[:, 1:].max(-1)
+        best: dict[tuple[int, int], tuple[float, int, int, int]] = {}
+        for k in (rp[:, 0] < threshold).nonzero().flatten().tolist():
+            i, j = int(pairs[k, 0]), int(pairs[k, 1])
+            p, r = float(best_rp[k]), int(best_r[k])
+            if p > 0:
+                key = (min(i, j), max(i, j))
+                if key not in best or p > best[key][0]:
+                    best[key] = (p, r, i, j)
+        e, rels = ents.entities, self.labels.relations
+        pred.triples = sorted(Triple(e[i], rels[r], e[j], p) for p, r, i, j in best.values())

@@ -1,0 +1,71 @@
+"""Span head: the entity type (or none) of every span of up to ``max_span_width`` words."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from kecpm.data.labels import type_words
+from kecpm.data.schema import Entity, Post
+from kecpm.model.config import ModelConfig
+from kecpm.model.heads.base import (
+    EntitySet,
+    Head,
+    Labels,
+    PostView,
+    SpanFeatures,
+    Terms,
+    Verbalizer,
+    enumerate_spans,
+    weighted_ce,
+)
+
+
+class SpanHead(Head):
+    """Span features through a verbalizer whose label vectors start as the embeddings of the type words
+    ("person", "organization", ...). Decoding keeps the likeliest non-overlapping spans."""
+
+    threshold = "entity_threshold"
+    threshold_grid = (0.6, 0.7, 0.8, 0.9)
+
+    def __init__(self, config: ModelConfig, hidden: int, spans: SpanFeatures, labels: Labels) -> None:
+        super().__init__(config, hidden, spans, labels)
+        self.verbalizer = Verbalizer(spans.dim, hidden, len(labels.entity_types), config.head_dropout)
+
+    def init_labels(self, embed: Callable[[list[str]], torch.Tensor]) -> None:
+        self.verbalizer.init_labels(embed([type_words(t) for t in self.labels.entity_types]))
+
+    def _scores(self, view: PostView) -> tuple[list[tuple[int, int]], torch.Tensor, torch.Tensor]:
+        spans = enumerate_spans(view.n, self.config.max_span_width)
+        reps = self.spans(view.words, torch.tensor(spans, device=view.words.device))
+        return spans, reps, self.verbalizer(reps)
+
+    def loss_terms(self, view: PostView) -> Terms | None:
+        gold = view.gold_spans(self.config.max_span_width, self.labels.type_index)
+        spans, _, logits = self._scores(view)
+        return logits, torch.tensor([gold.get(s, 0) for s in spans], device=logits.device)
+
+    def loss(self, terms: list[Terms]) -> torch.Tensor:
+        return weighted_ce(terms, len(self.labels.entity_types), self.config.span_none_weight)
+
+    def decode(self, view: PostView, pred: Post, threshold: float) -> None:
+        spans, reps, logits = self._scores(view)
+        probs = logits.softmax(-1)
+        best_p, best_t = probs[:, 1:].max(-1)
+        cand = (probs[:, 0] < threshold).nonzero().flatten().tolist()
+        cand.sort(key=lambda i: -float(best_p[i]))
+        taken: list[int] = []
+        used = [False] * view.n
+        for i in cand:
+            s, e = spans[i]
+            if not any(used[s:e]):
+                taken.append(i)
+                used[s:e] = [True] * (e - s)
+        taken.sort(key=lambda i: spans[i])
+        types = self.labels.entity_types
+        pred.entities = [Entity(spans[i][0], spans[i][1], types[int(best_t[i])], view.post.span_text(*spans[i]),
+                                float(best_p[i])) for i in taken]
+        idx = torch.tensor(taken, dtype=torch.long, device=reps.device)
+        view.entities = EntitySet(torch.tensor(spans, device=reps.device)[idx], best_t[idx] + 1, reps[idx],
+                                  pred.entities)

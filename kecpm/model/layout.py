@@ -1,0 +1,139 @@
+"""Input layout and truncation budget.
+
+Logical layout per post (the spec's template)::
+
+    [soft prompt m][visual prefix v] text [SEP] caption [SEP] knowledge
+
+Physically the post is encoded as two sequences by the same encoder:
+
+- the *text sequence*: ``[soft prompt][visual prefix] [CLS] text [SEP]``; its tokens never attend to
+  caption or knowledge (as with an attention mask that hides the side tokens from the text), so
+  knowledge cannot disturb the text's own encoding;
+- the *side sequence*: ``[CLS] caption [SEP] knowledge [SEP]``, read by the text tokens through a
+  gated cross-attention whose gate starts at 0 (see ``fusion.py``).
+
+Truncation budget (in subwords of the encoder's tokenizer):
+
+1. text: up to ``max_text_tokens`` (the first words are kept; words cut off get no entity);
+   text is never shortened to make room for caption or knowledge, which live in their own sequence;
+2. caption: up to ``max_caption_tokens``;
+3. knowledge: whatever remains of ``max_knowledge_tokens`` after ``[CLS] caption [SEP]``, cut at the end.
+
+With ``filter_knowledge`` only the knowledge sentences that share a content word with the post text
+(a word of 3+ letters that is not a stop word, case-insensitive, ``#``/``@`` stripped) are kept:
+sentences about the post's entity candidates, not the LLM's generic filler.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+
+from kecpm.data.schema import Post
+
+
+@dataclass
+class Batch:
+    """Tensors for a batch of posts."""
+
+    text_ids: torch.Tensor  # (B, Lt)
+    text_mask: torch.Tensor  # (B, Lt)
+    word_index: torch.Tensor  # (B, Lt): word of each subword, -1 for special/pad tokens
+    n_words: list[int]  # words kept per post after truncation
+    side_ids: torch.Tensor | None = None  # (B, Ls)
+    side_mask: torch.Tensor | None = None  # (B, Ls)
+    know_mask: torch.Tensor | None = None  # (B, Ls): 1 on knowledge tokens (dropout targets)
+    image_paths: list[str | None] | None = None
+
+    def to(self, device: torch.device) -> Batch:
+        """This batch with its tensors on ``device``."""
+        moved = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in vars(self).items()}
+        return Batch(**moved)
+
+
+STOP_WORDS = frozenset(
+    "the and for are was were with that this from have has had not but you your they them their his her "
+    "its our who what when where which will would can could should about into than then there these those "
+    "been being also just more most some such only other very all any one two new rt amp http https".split())
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words of 3+ characters that are not stop words."""
+    return {w for w in _WORD.findall(text.lower()) if len(w) >= 3 and w not in STOP_WORDS}
+
+
+def relevant_sentences(sentences: list[str], tokens: list[str]) -> list[str]:
+    """The sentences sharing at least one content word with the post's tokens."""
+    words = content_words(" ".join(tokens))
+    return [s for s in sentences if content_words(s) & words]
+
+
+def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    width = max(1, max(len(r) for r in rows))
+    return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
+class InputLayout:
+    """Turns posts into a ``Batch`` following the budget above."""
+
+    def __init__(self, tokenizer, max_text_tokens: int, max_caption_tokens: int,
+                 max_knowledge_tokens: int, use_caption: bool, use_knowledge: bool,
+                 filter_knowledge: bool = False) -> None:
+        self.tok = tokenizer
+        self.max_text = max_text_tokens
+        self.max_caption = max_caption_tokens
+        self.max_side = max_knowledge_tokens
+        self.use_caption = use_caption
+        self.use_knowledge = use_knowledge
+        self.filter_knowledge = filter_knowledge
+
+    def _text(self, tokens: list[str]) -> tuple[list[int], list[int], int]:
+        ids, widx = [self.tok.cls_token_id], [-1]
+        for w, word in enumerate(tokens):
+            sub = self.tok.encode(word, add_special_tokens=False) or [self.tok.unk_token_id]
+            if len(ids) - 1 + len(sub) > self.max_text:
+                return ids + [self.tok.sep_token_id], widx + [-1], w
+            ids += sub
+            widx += [w] * len(sub)
+        return ids + [self.tok.sep_token_id], widx + [-1], len(tokens)
+
+    def _side(self, post: Post) -> tuple[list[int], list[int]]:
+        cap: list[int] = []
+        if self.use_caption and post.caption:
+            cap = self.tok.encode(post.caption, add_special_tokens=False)[: self.max_caption]
+        ids = [self.tok.cls_token_id, *cap, self.tok.sep_token_id]
+        know: list[int] = []
+        sentences = (post.knowledge or []) if self.use_knowledge else []
+        if self.filter_knowledge:
+            sentences = relevant_sentences(sentences, post.tokens)
+        if sentences:
+            room = self.max_side - len(ids) - 1
+            know = self.tok.encode(" ".join(sentences), add_special_tokens=False)[: max(room, 0)]
+        if know:
+            ids = ids + know + [self.tok.sep_token_id]
+        return ids, [0] * (len(cap) + 2) + [1] * len(know) + ([0] if know else [])
+
+    @property
+    def has_side(self) -> bool:
+        return self.use_caption or self.use_knowledge
+
+    def __call__(self, posts: list[Post], use_image: bool = False) -> Batch:
+        texts = [self._text(p.tokens) for p in posts]
+        pad = self.tok.pad_token_id or 0
+        text_ids = _pad([t[0] for t in texts], pad)
+        batch = Batch(
+            text_ids=text_ids,
+            text_mask=_pad([[1] * len(t[0]) for t in texts], 0),
+            word_index=_pad([t[1] for t in texts], -1),
+            n_words=[t[2] for t in texts],
+            image_paths=[p.image_path for p in posts] if use_image else None,
+        )
+        if self.has_side:
+            sides = [self._side(p) for p in posts]
+            batch.side_ids = _pad([s[0] for s in sides], pad)
+            batch.side_mask = _pad([[1] * len(s[0]) for s in sides], 0)
+            batch.know_mask = _pad([s[1] for s in sides], 0)
+        return batch

@@ -1,0 +1,47 @@
+"""TrainConfig: the optimisation settings of one training run, saved in every run's config.json."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kecpm.config import Config, ConfigError, option
+from kecpm.device import DEVICE_HELP, check_device
+from kecpm.results import METRICS
+
+
+@dataclass
+class TrainConfig(Config):
+    """Optimisation settings of one training run."""
+
+    epochs: int = option(20, "Maximum number of epochs.")
+    batch_size: int = option(8, "Posts per training step.")
+    eval_batch_size: int = option(32, "Posts per prediction batch.")
+    lr_encoder: float = option(5e-5, "Learning rate of the encoder (when not frozen).")
+    lr_head: float = option(1e-3, "Learning rate of soft prompt, visual prefix, fusion and heads.")
+    lr_gate: float = option(1e-2, "Learning rate of the knowledge gates (no weight decay), so they can open.")
+    weight_decay: float = option(0.01, "AdamW weight decay (not applied to the knowledge gates).")
+    warmup: float = option(0.1, "Fraction of steps with linear warm-up.")
+    grad_clip: float = option(1.0, "Gradient norm clip (0 = none).")
+    metric: str = option("", "Val score that selects the best epoch and the thresholds: "
+                             f"{' | '.join(METRICS)}; empty = the task's (rel_strict_f1, mner: entity_f1).")
+    patience: int = option(5, "Stop after this many epochs without a better val score (0 = never).")
+    min_epochs: int = option(10, "No early stopping before this many epochs (small splits need many epochs).")
+    max_minutes: float = option(0.0, "Wall-clock budget of one run in minutes (0 = none).")
+    seed: int = option(17, "Training seed: init, shuffling, dropout.")
+    threads: int = option(0, "torch threads (0 = leave torch's default).")
+    device: str = option("auto", f"Where to train: {DEVICE_HELP}.")
+    progress: bool = option(True, "Show a progress bar per epoch (only on a terminal).")
+    tune_thresholds: bool = option(True, "After training, pick the heads' no-class thresholds on val.")
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ConfigError("epochs, batch_size and eval_batch_size must be >= 1")
+        if self.lr_encoder < 0 or self.lr_head <= 0 or self.lr_gate <= 0:
+            raise ConfigError("learning rates must be positive")
+        if not 0 <= self.warmup < 1:
+            raise ConfigError(f"warmup must be in [0, 1), got {self.warmup}")
+        if self.max_minutes < 0 or self.patience < 0 or self.min_epochs < 0 or self.threads < 0:
+            raise ConfigError("max_minutes, patience, min_epochs and threads must be >= 0")
+        if self.metric and self.metric not in METRICS:
+            raise ConfigError(f"metric: {self.metric!r} is not one of {', '.join(METRICS)}")
+        check_device(self.device)

@@ -1,0 +1,94 @@
+"""Training runs: one model per few-shot seed (``train_splits``), each written by ``train_seed``.
+
+Per seed under ``<run>/seed<s>/``: ``config.json`` (the model, train and run sections: pass it back
+with ``kecpm train --config``), ``model/``, ``predictions.jsonl`` and ``results.json``. A seed whose
+``results.json`` exists is skipped and an interrupted one resumes from its checkpoint, so a killed
+run is restarted with the same command.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+from kecpm.data.folders import PARTS, SeedSplit
+from kecpm.data.jsonl import atomic_write, write_jsonl
+from kecpm.data.schema import Post, schema_from_posts
+from kecpm.evaluate import score
+from kecpm.knowledge import attach_knowledge, load_knowledge
+from kecpm.model.config import ModelConfig
+from kecpm.model.model import PromptModel
+from kecpm.results import summary, write_results
+from kecpm.train.config import TrainConfig
+from kecpm.train.trainer import Trainer, set_seed
+
+log = logging.getLogger(__name__)
+
+
+def train_seed(train: list[Post], val: list[Post], test: list[Post], model_config: ModelConfig,
+               args: TrainConfig, out_dir: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train one model and write ``config.json``, ``model/``, ``predictions.jsonl`` and ``results.json``
+    to ``out_dir``; resumes from ``checkpoint.pt`` there, skips if ``results.json`` exists."""
+    out = Path(out_dir)
+    if (out / "results.json").exists():
+        log.info("%s: already done, skipping", out)
+        return json.loads((out / "results.json").read_text(encoding="utf-8"))
+    set_seed(args.seed, args.threads)
+    model_config = model_config.replace(**schema_from_posts(train))
+    with atomic_write(out / "config.json") as fh:
+        json.dump({"model": model_config.to_dict(), "train": args.to_dict(), "run": extra or {}}, fh, indent=2)
+    model = PromptModel.create(model_config)
+    trainer = Trainer(model, args, train, val, out_dir=out)
+    state = trainer.train()
+    t0 = time.perf_counter()
+    preds = trainer.predict(test)
+    pred_secs = time.perf_counter() - t0
+    scores = score(test, preds)
+    write_jsonl(out / "predictions.jsonl", preds)
+    if not (out / "model").exists():
+        model.save(out / "model")
+    history = state["history"]
+    record = {"seed": (extra or {}).get("seed", args.seed), "train_seed": args.seed, "task": model_config.task.value,
+              "test": summary(scores), "test_scores": scores.to_dict(),
+              "best_epoch": state["best_epoch"], "selected_on": state["metric"], "best_val": state["best_score"],
+              "epochs_run": state["epoch"], "stopped": state["stopped"], "history": history,
+              "train_seconds": state["seconds"], "predict_posts_per_second": len(test) / max(pred_secs, 1e-9),
+              "seconds_per_epoch": sum(h["seconds"] for h in history) / max(1, len(history)),
+              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+              "thresholds": state.get("thresholds"), "device": str(trainer.device),
+              "gate_openness": model.gate_openness(), "n_train": len(train), "n_val": len(val), "n_test": len(test),
+              **(extra or {})}
+    write_results(out / "results.json", record)
+    (out / "checkpoint.pt").unlink(missing_ok=True)
+    return record
+
+
+def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: TrainConfig, run_dir: str | Path,
+                 knowledge: str | Path | None = None, fixed_seed: int | None = None,
+                 limit: int = 0) -> list[dict[str, Any]]:
+    """Train and score one model per seed split under ``run_dir/seed<s>/``; returns the results.
+
+    Knowledge: ``knowledge`` (a file) or the split folder's own ``knowledge.jsonl``, else the posts'
+    own; none with ``model_config.use_knowledge`` off. ``fixed_seed``: the training seed of every split (None: each split's own seed).
+    ``limit``: only the first N posts of each part (quick checks)."""
+    records = []
+    for sp in splits:
+        know = knowledge or sp.knowledge
+        mapping = load_knowledge(know) if know and model_config.use_knowledge else None
+        parts = {p: attach_knowledge(sp.read(p)[: limit or None], mapping) for p in PARTS}
+        seed_args = args.replace(seed=sp.seed if fixed_seed is None else fixed_seed)
+        log.info("seed %d: %d train, %d val, %d test posts from %s; knowledge: %s", sp.seed, len(parts["train"]),
+                 len(parts["val"]), len(parts["test"]), sp.dir,
+                 know if mapping is not None else ("posts" if model_config.use_knowledge else "off"))
+        rec = train_seed(parts["train"], parts["val"], parts["test"], model_config, seed_args,
+                         Path(run_dir) / f"seed{sp.seed}",
+                         extra={"seed": sp.seed, "split_dir": str(sp.dir), "knowledge_file": str(know) if know else None})
+        t = rec["test"]
+        log.info("seed %d: test rel-strict F1 %.1f, entity F1 %.1f (best epoch %d, %.0f s)", sp.seed,
+                 100 * t["rel_strict_f1"], 100 * t["entity_f1"], rec["best_epoch"], rec["train_seconds"])
+        records.append(rec)
+    return records

@@ -1,0 +1,190 @@
+"""A small SetFit-like trainer: ``Trainer(model, args, train, val, metric).train()`` then ``.evaluate(posts)``.
+
+Each epoch: shuffled mini-batches (order fixed by the seed), AdamW with one learning rate per
+parameter group of the model (encoder, knowledge gates, the rest) and linear warm-up/decay, then
+validation; the epoch with the best val ``metric`` is kept. A checkpoint is written atomically after
+every epoch, so a killed run resumes from there with the same result.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kecpm.data.jsonl import atomic_write
+from kecpm.data.schema import Post
+from kecpm.device import resolve_device
+from kecpm.evaluate import Scores, score
+from kecpm.model.model import PromptModel
+from kecpm.progress import progress
+from kecpm.results import summary
+from kecpm.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def set_seed(seed: int, threads: int = 0) -> None:
+    """Seed python and torch; deterministic kernels."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if threads:
+        torch.set_num_threads(threads)
+
+
+class Trainer:
+    """Trains ``model`` on ``train``, selecting the epoch by val ``metric`` (default: ``args.metric``,
+    else the model's task's). ``out_dir`` (optional) receives ``checkpoint.pt`` after each epoch and
+    ``model/`` (best so far)."""
+
+    def __init__(self, model: PromptModel, args: TrainConfig, train: list[Post], val: list[Post],
+                 out_dir: str | Path | None = None, metric: str | None = None) -> None:
+        if not train:
+            raise ValueError("no training posts")
+        self.device = resolve_device(args.device)
+        self.model = model.to(self.device)
+        self.args, self.train_posts, self.val_posts = args, train, val
+        self.metric = metric or args.metric or model.config.task_spec.metric
+        self.out_dir = Path(out_dir) if out_dir else None
+        lrs = {"head": args.lr_head, "gate": args.lr_gate, "encoder": args.lr_encoder}
+        groups = [{"params": ps, "lr": lrs[name], **({"weight_decay": 0.0} if name == "gate" else {})}
+                  for name, ps in model.parameter_groups().items() if ps and lrs[name] > 0]
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=args.weight_decay)
+        steps = args.epochs * -(-len(train) // args.batch_size)
+        warm = max(1, int(steps * args.warmup))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+        self.state: dict[str, Any] = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "metric": self.metric,
+                                      "history": [], "seconds": 0.0, "stopped": ""}
+        self._best_state: dict[str, torch.Tensor] | None = None
+
+    # ---- checkpoints -------------------------------------------------------------------------------
+    @property
+    def ckpt_path(self) -> Path | None:
+        return self.out_dir / "checkpoint.pt" if self.out_dir else None
+
+    def _save_checkpoint(self) -> None:
+        if self.ckpt_path is None:
+            return
+        rng = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        with atomic_write(self.ckpt_path, "wb") as fh:
+            torch.save({"model": self.model.checkpoint_state(), "optimizer": self.optimizer.state_dict(),
+                        "scheduler": self.scheduler.state_dict(), "state": self.state, "rng": rng}, fh)
+
+    def _load_state(self, state: dict[str, torch.Tensor]) -> None:
+        _, unexpected = self.model.load_state_dict(state, strict=False)
+        if unexpected:
+            raise ValueError(f"checkpoint does not match the model: {', '.join(unexpected[:5])}")
+
+    def _resume(self) -> bool:
+        if self.ckpt_path is None or not self.ckpt_path.exists():
+            return False
+        ck = torch.load(self.ckpt_path, map_location=self.device, weights_only=False)
+        self._load_state(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.scheduler.load_state_dict(ck["scheduler"])
+        self.state = ck["state"]
+        torch.set_rng_state(ck["rng"]["cpu"].cpu())
+        if "cuda" in ck["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(ck["rng"]["cuda"].cpu(), self.device)
+        log.info("resumed from %s after epoch %d", self.ckpt_path, self.state["epoch"])
+        return True
+
+    # ---- loop --------------------------------------------------------------------------------------
+    def train(self) -> dict[str, Any]:
+        """Run (or resume) training; leaves the best model loaded and returns the training state."""
+        args = self.args
+        if not self._resume():
+            set_seed(args.seed, args.threads)
+        elif args.threads:
+            torch.set_num_threads(args.threads)
+        start = time.monotonic() - self.state["seconds"]
+        while self.state["epoch"] < args.epochs and not self.state["stopped"]:
+            epoch = self.state["epoch"] + 1
+            t0 = time.monotonic()
+            loss = self._epoch(epoch)
+            val = self.evaluate() if self.val_posts else {self.metric: 0.0}
+            secs = time.monotonic() - t0
+            val.update(self.model.gate_openness())
+            self.state["history"].append({"epoch": epoch, "loss": loss, "seconds": secs, **val})
+            log.info("epoch %d: loss %.4f, val %s %.4f (%.1f s)", epoch, loss, self.metric, val[self.metric], secs)
+            if val[self.metric] > self.state["best_score"]:
+                self.state["best_score"], self.state["best_epoch"] = val[self.metric], epoch
+                if self.out_dir:  # the best model lives on disk only, so checkpoints stay small
+                    self.model.save(self.out_dir / "model")
+                else:
+                    self._best_state = {k: v.clone() for k, v in self.model.checkpoint_state().items()}
+            self.state["epoch"] = epoch
+            self.state["seconds"] = time.monotonic() - start
+            if args.patience and epoch >= args.min_epochs and epoch - self.state["best_epoch"] >= args.patience:
+                self.state["stopped"] = f"early stop: no better val {self.metric} for {args.patience} epochs"
+            elif args.max_minutes and self.state["seconds"] > args.max_minutes * 60:
+                self.state["stopped"] = f"time budget of {args.max_minutes} min used"
+            self._save_checkpoint()
+        if self.out_dir and (self.out_dir / "model").exists():
+            self._best_state = PromptModel.load(self.out_dir / "model").checkpoint_state()
+        if self._best_state is not None:
+            self._load_state(self._best_state)
+        if args.tune_thresholds and self.val_posts and "thresholds" not in self.state:
+            self.state["thresholds"] = self.tune_thresholds()
+            if self.out_dir:
+                self.model.save(self.out_dir / "model")
+                self._save_checkpoint()
+        return dict(self.state)
+
+    def tune_thresholds(self) -> dict[str, float]:
+        """Coordinate search of each head's no-class threshold (heads in task order, over the head's
+        grid) by the val metric; sets them in the model's config. The current values win ties."""
+        views = self.model.encode_posts(self.val_posts, self.args.eval_batch_size)
+        chosen = self.model.thresholds()
+
+        def value(th: dict[str, float]) -> float:
+            preds = self.model.predict(self.val_posts, views=views, thresholds=th)
+            return summary(score(self.val_posts, preds))[self.metric]
+
+        best = before = value(chosen)
+        for head in self.model.heads.values():
+            for cand in head.threshold_grid:
+                if (v := value({**chosen, head.threshold: cand})) > best:
+                    best, chosen = v, {**chosen, head.threshold: cand}
+        self.model.config = self.model.config.replace(**chosen)
+        log.info("thresholds: %s (val %s %.4f -> %.4f)", ", ".join(f"{k} {v:.2f}" for k, v in chosen.items()),
+                 self.metric, before, best)
+        return {**chosen, "val_before": before, "val_after": best}
+
+    def _epoch(self, epoch: int) -> float:
+        self.model.train()
+        order = torch.randperm(len(self.train_posts), generator=torch.Generator().manual_seed(
+            self.args.seed * 1000 + epoch)).tolist()
+        bs = self.args.batch_size
+        batches = [[self.train_posts[i] for i in order[k:k + bs]] for k in range(0, len(order), bs)]
+        total, bar = 0.0, progress(batches, enabled=self.args.progress, desc=f"epoch {epoch}", leave=False)
+        for k, posts in enumerate(bar, 1):
+            loss = self.model.loss(posts)
+            self.optimizer.zero_grad()
+            loss.backward()
+            if self.args.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            total += loss.item()
+            bar.set_postfix(loss=f"{total / k:.4f}", best_val=f"{max(self.state['best_score'], 0):.3f}")
+        bar.close()
+        return total / max(1, len(batches))
+
+    def predict(self, posts: list[Post]) -> list[Post]:
+        return self.model.predict(posts, self.args.eval_batch_size)
+
+    def evaluate_scores(self, posts: list[Post]) -> Scores:
+        return score(posts, self.predict(posts))
+
+    def evaluate(self, posts: list[Post] | None = None) -> dict[str, float]:
+        """Entity, rel-strict, rel-boundary and macro F1 on ``posts`` (default: val)."""
+        return summary(self.evaluate_scores(self.val_posts if posts is None else posts))

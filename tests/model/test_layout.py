@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+from transformers import AutoTokenizer
+
+from kecpm.model.layout import InputLayout
+
+
+def _layout(minilm_path: str, **kw) -> InputLayout:
+    args = dict(max_text_tokens=64, max_caption_tokens=4, max_knowledge_tokens=12, use_caption=True,
+                use_knowledge=True)
+    args.update(kw)
+    return InputLayout(AutoTokenizer.from_pretrained(minilm_path), **args)
+
+
+def test_text_is_not_shortened_by_long_knowledge(minilm_path, tiny_posts):
+    post = replace(tiny_posts[0], caption="a very long caption " * 10, knowledge=["long knowledge sentence"] * 50)
+    b = _layout(minilm_path)([post])
+    assert b.n_words == [len(post.tokens)]
+    assert b.side_ids.shape[1] <= 12
+    n_caption = int(((b.know_mask[0] == 0) & (b.side_mask[0] == 1)).sum()) - 3  # minus [CLS] and two [SEP]
+    assert n_caption == 4
+    assert int(b.know_mask[0].sum()) == 12 - 4 - 3
+
+
+def test_text_budget_keeps_whole_words(minilm_path, tiny_posts):
+    b = _layout(minilm_path, max_text_tokens=3)([tiny_posts[0]])
+    assert b.n_words[0] < len(tiny_posts[0].tokens)
+    kept = b.word_index[0][b.word_index[0] >= 0]
+    assert int(kept.max()) == b.n_words[0] - 1
+    assert b.text_ids.shape[1] <= 3 + 2
+
+
+def test_no_side_sequence_when_caption_and_knowledge_off(minilm_path, tiny_posts):
+    b = _layout(minilm_path, use_caption=False, use_knowledge=False)(tiny_posts)
+    assert b.side_ids is None
+    assert len(b.n_words) == len(tiny_posts)
+
+
+def test_knowledge_filter_keeps_sentences_about_the_post(minilm_path, tiny_posts):
+    from kecpm.model.layout import relevant_sentences
+
+    tokens = ["#Obama", "meets", "the", "Queen", "in", "London"]
+    sents = ["Barack Obama was US president.", "The weather is nice.", "London is a city in the UK.",
+             "It was the best of times."]
+    assert relevant_sentences(sents, tokens) == [sents[0], sents[2]]
+    post = replace(tiny_posts[0], tokens=tokens, caption=None, knowledge=sents)
+    kept = _layout(minilm_path, max_knowledge_tokens=100, filter_knowledge=True)([post])
+    full = _layout(minilm_path, max_knowledge_tokens=100)([post])
+    tok = AutoTokenizer.from_pretrained(minilm_path)
+    n = len(tok.encode(" ".join(sents[0::2]), add_special_tokens=False))
+    assert int(kept.know_mask[0].sum()) == n < int(full.know_mask[0].sum())
