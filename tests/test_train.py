@@ -134,3 +134,50 @@ def test_fusion_gate_has_its_own_learning_rate_and_no_weight_decay():
     gates = {id(fusion.gate), id(reader.gate)}
     assert {id(p) for p in group["params"]} == gates and group["weight_decay"] == 0.0
     assert group["initial_lr"] == 0.03
+
+
+def test_trainer_selects_on_the_metric_it_is_given():
+    posts = read_jsonl(TINY)
+    torch.manual_seed(3)
+    model = PromptModel.create(ModelConfig(**schema_from_posts(posts), soft_prompt_tokens=2, use_image=False))
+    args = TrainConfig(epochs=1, batch_size=4, seed=3, threads=1, progress=False, tune_thresholds=False)
+    state = Trainer(model, args, posts[:6], posts[6:], metric="entity_f1").train()
+    assert state["metric"] == "entity_f1"
+    assert state["best_score"] == state["history"][0]["entity_f1"]
+    with pytest.raises(Exception, match="metric"):
+        TrainConfig(metric="accuracy")
+
+
+@pytest.mark.slow
+def test_train_config_file_reruns_an_earlier_run_and_flags_win(tmp_path):
+    splits = _splits(tmp_path / "splits")
+    base = ["train", "--splits-dir", str(splits), "--out", str(tmp_path / "runs"), "--threads", "1"]
+    res = CliRunner().invoke(app, [*base, "--name", "a", "--epochs", "1", "--set", "model.soft_prompt_tokens=3",
+                                   "--set", "train.batch_size=4"])
+    assert res.exit_code == 0, res.output
+    saved = tmp_path / "runs" / "a" / "seed1" / "config.json"
+    assert json.loads(saved.read_text())["run"]["seed"] == 1
+    res = CliRunner().invoke(app, [*base, "--name", "b", "--config", str(saved), "--epochs", "2"])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads((tmp_path / "runs" / "b" / "seed1" / "config.json").read_text())
+    assert cfg["model"]["soft_prompt_tokens"] == 3 and cfg["train"]["batch_size"] == 4  # from the file
+    assert cfg["train"]["epochs"] == 2  # the flag wins over the file
+
+
+@pytest.mark.parametrize("item, message", [("model.max_span_width=abc", "max_span_width: expected int"),
+                                           ("train.epochs=null", "epochs: expected int"),
+                                           ("model.task=ner", "task: 'ner' is not one of"),
+                                           ("train.device=gpu", "device: 'gpu' is not one of")])
+def test_bad_option_values_are_one_clear_line(tmp_path, item, message):
+    splits = _splits(tmp_path / "splits")
+    res = CliRunner().invoke(app, ["train", "--splits-dir", str(splits), "--set", item])
+    assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output
+
+
+def test_progress_bars_are_quiet_outside_a_terminal(capsys):
+    from kecpm.progress import progress
+
+    bar = progress(range(3), enabled=True, desc="x")
+    assert bar.disable  # pytest's captured stderr is not a terminal
+    list(bar)
+    assert "x" not in capsys.readouterr().err
