@@ -1,4 +1,6 @@
-"""Finding few-shot split folders: ``seed<s>/`` (ours) or ``seed_<s>/`` (the paper's) with their files."""
+"""Finding split folders: ``seed<s>/`` (ours) or ``seed_<s>/`` (the paper's) with their train/val/test
+files, or a data set's own folder holding them directly (e.g. Twitter-2017's train/valid/test.txt:
+one "split" with seed 0, the full data)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ from kecpm.data.schema import Post
 
 PARTS = ("train", "val", "test")
 KNOWLEDGE_FILE = "knowledge.jsonl"
-# File names tried per part, in order: our canonical splits, the paper's files with knowledge, plain JSON.
-CANDIDATES = ("{}.jsonl", "{}_ofa_knowledge.json", "{}.json")
+# File names tried per part, in order: our canonical splits, the paper's files with knowledge, plain JSON,
+# CoNLL text (Twitter); "valid" is tried where "val" is not found.
+CANDIDATES = ("{}.jsonl", "{}_ofa_knowledge.json", "{}.json", "{}.txt")
+ALIASES = {"val": ("val", "valid")}
+FULL_DATA_SEED = 0
 
 
 @dataclass
@@ -30,11 +35,23 @@ class SeedSplit:
 
 def part_file(d: Path, part: str) -> Path | None:
     """The file of ``part`` (train, val or test) in split folder ``d``, or None."""
-    return next((d / c.format(part) for c in CANDIDATES if (d / c.format(part)).exists()), None)
+    names = [c.format(n) for n in ALIASES.get(part, (part,)) for c in CANDIDATES]
+    return next((d / n for n in names if (d / n).exists()), None)
+
+
+def _split(seed: int, d: Path, root: Path) -> SeedSplit:
+    files = {p: part_file(d, p) for p in PARTS}
+    absent = [p for p, f in files.items() if f is None]
+    if absent:
+        raise FileNotFoundError(f"{d}: no {'/'.join(absent)} file (tried {', '.join(CANDIDATES)})")
+    know = next((k for k in (d / KNOWLEDGE_FILE, root / KNOWLEDGE_FILE, root.parent / KNOWLEDGE_FILE)
+                 if k.exists()), None)
+    return SeedSplit(seed, d, files, know)  # type: ignore[arg-type]
 
 
 def find_seed_splits(root: str | Path, seeds: list[int] | None = None) -> list[SeedSplit]:
-    """Seed folders ``seed<s>`` or ``seed_<s>`` under ``root`` with train, val and test files."""
+    """Seed folders ``seed<s>`` or ``seed_<s>`` under ``root`` with train, val and test files; a folder
+    without seed folders but with train/val/test files of its own is one split, seed 0 (full data)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: split folder not found")
@@ -44,20 +61,12 @@ def find_seed_splits(root: str | Path, seeds: list[int] | None = None) -> list[S
         if m and d.is_dir():
             found[int(m.group(1))] = d
     if not found:
-        raise FileNotFoundError(f"{root}: no seed<s>/ or seed_<s>/ folders")
+        if all(part_file(root, p) for p in PARTS) and seeds in (None, [FULL_DATA_SEED]):
+            return [_split(FULL_DATA_SEED, root, root)]
+        raise FileNotFoundError(f"{root}: no seed<s>/ or seed_<s>/ folders, nor train/val/test files")
     wanted = seeds or sorted(found)
     missing = [s for s in wanted if s not in found]
     if missing:
         raise FileNotFoundError(f"{root}: no folder for seed(s) {', '.join(map(str, missing))} "
                                 f"(found {', '.join(map(str, sorted(found)))})")
-    out = []
-    for s in wanted:
-        d = found[s]
-        files = {p: part_file(d, p) for p in PARTS}
-        absent = [p for p, f in files.items() if f is None]
-        if absent:
-            raise FileNotFoundError(f"{d}: no {'/'.join(absent)} file (tried {', '.join(CANDIDATES)})")
-        know = next((k for k in (d / KNOWLEDGE_FILE, root / KNOWLEDGE_FILE, root.parent / KNOWLEDGE_FILE)
-                     if k.exists()), None)
-        out.append(SeedSplit(s, d, files, know))  # type: ignore[arg-type]
-    return out
+    return [_split(s, found[s], root) for s in wanted]

@@ -21,10 +21,17 @@ class ModelConfig(Config):
 
     # Saved configs without these keys predate them: load them with the behaviour they were trained with.
     SAVED_DEFAULTS: ClassVar[dict[str, object]] = {"gate_per_dimension": False, "filter_knowledge": False,
-                                                   "pair_knowledge": False}
+                                                   "pair_knowledge": False, "word_shapes": False}
 
     task: Task = option(Task.JMERE, "What to extract: " + "; ".join(f"{t.value} = {s.help}" for t, s in TASKS.items()) + ".")
     encoder: str = option("", "HF encoder id or local path; empty = the packaged all-MiniLM-L6-v2.")
+    word_shapes: bool = option(False, "Add a learned vector of each word's shape (Capitalised, ALLCAPS, @, #, "
+                                      "number, url, ...) to its subwords' input embeddings: case for an uncased encoder.")
+    init_from: str = option("", "Warm start: a trained kecpm model folder (e.g. from `kecpm pretrain-entities`) whose "
+                                "encoder and span head start this model; the relation head starts fresh.")
+    init_type_map: dict[str, str] = option({}, "Warm start: source entity type -> this model's type (or \"none\" to drop "
+                                               "it), for types the default map (PER->per, OTHER/MISC->misc, "
+                                               "else lower case) gets wrong.")
     freeze_encoder: bool = option(False, "Freeze the encoder (pure prompt tuning); else fine-tune it.")
     soft_prompt_tokens: int = option(8, "Number m of soft prompt vectors; 0 disables the soft prompt.")
     task_description: str = option(TASK_DESCRIPTION, "Text whose embeddings initialise the soft prompt.")

@@ -19,6 +19,7 @@ from kecpm.data.schema import Post
 from kecpm.model.config import ModelConfig
 from kecpm.model.fusion import GatedCrossAttention
 from kecpm.model.layout import Batch, InputLayout
+from kecpm.model.shapes import SHAPES
 from kecpm.model.soft_prompt import SoftPrompt
 from kecpm.model.visual import VisualPrefix
 
@@ -58,6 +59,8 @@ class PostEncoder(nn.Module):
         self.layout = InputLayout(self.tokenizer, config.max_text_tokens, config.max_caption_tokens,
                                   config.max_knowledge_tokens, use_caption=config.use_image,
                                   use_knowledge=config.use_knowledge, filter_knowledge=config.filter_knowledge)
+        # zeros, no RNG draw: with word_shapes off nothing else in the model changes
+        self.shapes = nn.Parameter(torch.zeros(len(SHAPES), self.hidden)) if config.word_shapes else None
         self.soft = SoftPrompt(config.soft_prompt_tokens, self.hidden) if config.soft_prompt_tokens else None
         self.visual = VisualPrefix(config.visual_tokens, self.hidden, config.image_model) if config.use_image else None
         has_side = self.layout.has_side
@@ -89,6 +92,8 @@ class PostEncoder(nn.Module):
     def forward(self, batch: Batch) -> Encoded:
         batch = batch.to(self.device)
         emb = self.text.get_input_embeddings()(batch.text_ids)
+        if self.shapes is not None:
+            emb = emb + self.shapes[batch.shape_ids]
         mask = batch.text_mask
         prefix = []
         if self.soft is not None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from kecpm.data.schema import Post
+from kecpm.model.shapes import word_shape
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Batch:
     text_ids: torch.Tensor  # (B, Lt)
     text_mask: torch.Tensor  # (B, Lt)
     word_index: torch.Tensor  # (B, Lt): word of each subword, -1 for special/pad tokens
+    shape_ids: torch.Tensor  # (B, Lt): shape (kecpm.model.shapes) of each subword's word, 0 for special/pad
     n_words: list[int]  # words kept per post after truncation
     side_ids: torch.Tensor | None = None  # (B, Ls)
     side_mask: torch.Tensor | None = None  # (B, Ls)
@@ -90,15 +92,16 @@ class InputLayout:
         self.use_knowledge = use_knowledge
         self.filter_knowledge = filter_knowledge
 
-    def _text(self, tokens: list[str]) -> tuple[list[int], list[int], int]:
-        ids, widx = [self.tok.cls_token_id], [-1]
+    def _text(self, tokens: list[str]) -> tuple[list[int], list[int], int, list[int]]:
+        ids, widx, shapes = [self.tok.cls_token_id], [-1], [0]
         for w, word in enumerate(tokens):
             sub = self.tok.encode(word, add_special_tokens=False) or [self.tok.unk_token_id]
             if len(ids) - 1 + len(sub) > self.max_text:
-                return ids + [self.tok.sep_token_id], widx + [-1], w
+                return ids + [self.tok.sep_token_id], widx + [-1], w, shapes + [0]
             ids += sub
             widx += [w] * len(sub)
-        return ids + [self.tok.sep_token_id], widx + [-1], len(tokens)
+            shapes += [word_shape(word)] * len(sub)
+        return ids + [self.tok.sep_token_id], widx + [-1], len(tokens), shapes + [0]
 
     def _side(self, post: Post) -> tuple[list[int], list[int]]:
         cap: list[int] = []
@@ -129,6 +132,7 @@ class InputLayout:
             text_mask=_pad([[1] * len(t[0]) for t in texts], 0),
             word_index=_pad([t[1] for t in texts], -1),
             n_words=[t[2] for t in texts],
+            shape_ids=_pad([t[3] for t in texts], 0),
             image_paths=[p.image_path for p in posts] if use_image else None,
         )
         if self.has_side:

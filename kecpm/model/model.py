@@ -44,14 +44,17 @@ class PromptModel(nn.Module):
 
     def __init__(self, config: ModelConfig, encoder_path: str | None = None, side_path: str | None = None) -> None:
         super().__init__()
-        if not config.entity_types or not config.relations:
-            raise ConfigError("ModelConfig needs entity_types and relations (see kecpm.data.schema.schema_from_posts)")
+        if not config.entity_types or ("relation" in config.task_spec.heads and not config.relations):
+            raise ConfigError(f"task {config.task.value}: the training posts give no entity types"
+                              f"{'' if config.task_spec.heads == ('span',) else ' or no relations'} "
+                              "(see kecpm.data.schema.schema_from_posts)")
         self.config = config
         self.encoder = PostEncoder(config, encoder_path, side_path)
         self.labels = Labels(list(config.entity_types), list(config.relations))
         self.spans = SpanFeatures(self.encoder.hidden, config.max_span_width)
         self.heads = nn.ModuleDict({name: HEADS[name](config, self.encoder.hidden, self.spans, self.labels)
                                     for name in config.task_spec.heads})
+        self.warm_start_info: dict[str, object] | None = None  # what a warm start copied (set by create)
 
     # ---- parts -------------------------------------------------------------------------------------
     def head(self, name: str) -> Head | None:
@@ -103,6 +106,10 @@ class PromptModel(nn.Module):
             enc.soft.init_from_text(enc.text.get_input_embeddings(), enc.tokenizer, config.task_description)
         for head in model.heads.values():
             head.init_labels(enc.embed_texts)
+        if config.init_from:
+            from kecpm.model.warm_start import warm_start
+
+            model.warm_start_info = warm_start(model, config.init_from, config.init_type_map)
         return model
 
     def save(self, directory: str | Path) -> None:

@@ -60,7 +60,7 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
               "seconds_per_epoch": sum(h["seconds"] for h in history) / max(1, len(history)),
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
               "thresholds": state.get("thresholds"), "device": str(trainer.device),
-              "gate_openness": model.gate_openness(), "n_train": len(train), "n_val": len(val), "n_test": len(test),
+              "gate_openness": model.gate_openness(), "warm_start": model.warm_start_info, "n_train": len(train), "n_val": len(val), "n_test": len(test),
               **(extra or {})}
     write_results(out / "results.json", record)
     (out / "checkpoint.pt").unlink(missing_ok=True)
