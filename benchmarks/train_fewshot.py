@@ -8,6 +8,12 @@ knowledge gates after training (0 = knowledge unused), seconds per epoch
 
     python benchmarks/train_fewshot.py --splits paper --variants full,noknow --threads 1
     python benchmarks/train_fewshot.py --splits ours --variants full,noknow,noimg,nosp
+    # warm start from the cached entity model (`kecpm pretrain-entities`), 2 training seeds per data seed:
+    python benchmarks/train_fewshot.py --splits paper --variants warm-shapes,warm-shapes-noknow --train-seeds 1,2 \
+        --init-from "$(kecpm pretrain-entities)"
+
+With ``--train-seeds`` each variant runs once per training seed (run folders ``<splits>-<variant>-t<s>``)
+and its row pools them all: mean ± std over data seeds x training seeds.
 """
 
 from __future__ import annotations
@@ -21,12 +27,26 @@ from pathlib import Path
 from kecpm.results import aggregate, collect
 
 VARIANTS = {"full": [], "noknow": ["--no-knowledge"], "noimg": ["--no-image"], "nosp": ["--no-soft-prompt"],
-            "text": ["--no-knowledge", "--no-image", "--no-soft-prompt"]}
+            "text": ["--no-knowledge", "--no-image", "--no-soft-prompt"],
+            "shapes": ["--set", "model.word_shapes=true"],
+            # warm starts add the script's --init-from: an entity model trained with word shapes for the
+            # -shapes variants (`kecpm pretrain-entities`), without (`--set model.word_shapes=false`) for the others
+            "warm": [], "warm-noknow": ["--no-knowledge"],
+            "warm-shapes": ["--set", "model.word_shapes=true"],
+            "warm-shapes-noknow": ["--no-knowledge", "--set", "model.word_shapes=true"]}
+WARM = ("warm", "warm-noknow", "warm-shapes", "warm-shapes-noknow")
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"]}
 
 
-def run_variant(splits: str, variant: str, seeds: str, threads: int, extra: list[str], out: Path) -> Path:
-    name = f"{splits}-{variant}"
+def run_variant(splits: str, variant: str, seeds: str, threads: int, extra: list[str], out: Path,
+                train_seed: int | None = None, init_from: str | None = None) -> Path:
+    name = f"{splits}-{variant}" + (f"-t{train_seed}" if train_seed is not None else "")
+    if variant in WARM:
+        if not init_from:
+            raise SystemExit(f"variant {variant} needs --init-from (e.g. \"$(kecpm pretrain-entities)\")")
+        extra = ["--init-from", init_from, *extra]
+    if train_seed is not None:
+        extra = ["--train-seed", str(train_seed), *extra]
     cmd = [str(Path(sys.executable).parent / "kecpm"), "train", *SPLITS[splits], *VARIANTS[variant], "--seeds", seeds,
            "--threads", str(threads), "--out", str(out), "--name", name, *extra]
     print("$ kecpm", " ".join(cmd[1:]), flush=True)
@@ -34,18 +54,18 @@ def run_variant(splits: str, variant: str, seeds: str, threads: int, extra: list
     return out / name
 
 
-def row(run: Path) -> str:
-    rows = collect(run)
+def row(name: str, runs: list[Path]) -> str:
+    rows = [r for run in runs for r in collect(run)]
     agg = aggregate(rows)
     pct = {m: f"{100 * a['mean']:.1f} ± {100 * a['std']:.1f}" for m, a in agg.items()}
     spe = statistics.fmean(r["seconds_per_epoch"] for r in rows)
     pps = statistics.fmean(r["predict_posts_per_second"] for r in rows)
     mem = max(r["peak_rss_mb"] for r in rows)
-    seeds = ",".join(str(r["seed"]) for r in rows)
+    seeds = ",".join(sorted({str(r["seed"]) for r in rows})) + f" ({len(rows)} runs)"
     gates = [r.get("gate_openness") or {} for r in rows]
     gate = " / ".join(f"{statistics.fmean(g[k] for g in gates):.2f}" for k in ("gate", "pair_gate")
                       if all(k in g for g in gates)) or "–"
-    return (f"| {run.name} | {seeds} | {pct['rel_strict_f1']} | {pct['entity_f1']} | {pct['rel_boundary_f1']} | "
+    return (f"| {name} | {seeds} | {pct['rel_strict_f1']} | {pct['entity_f1']} | {pct['rel_boundary_f1']} | "
             f"{pct['macro_f1']} | {gate} | {spe:.0f} | {pps:.0f} | {mem:.0f} |")
 
 
@@ -56,20 +76,27 @@ def main() -> None:
     ap.add_argument("--seeds", default="17,67,97")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("runs/bench"))
+    ap.add_argument("--train-seeds", default="", help="comma list: one run per training seed (default: the data seed)")
+    ap.add_argument("--init-from", default="", help="entity model folder for the warm-start variants")
     ap.add_argument("--table-only", action="store_true", help="only print the table of finished runs")
     args, extra = ap.parse_known_args()
-    runs = []
+    tseeds = [int(t) for t in args.train_seeds.split(",") if t] or [None]
+    rows = []
     for v in args.variants.split(","):
-        run = args.out / f"{args.splits}-{v}"
-        if not args.table_only:
-            run = run_variant(args.splits, v, args.seeds, args.threads, extra, args.out)
-        if collect(run):
-            runs.append(run)
+        runs = []
+        for ts in tseeds:
+            run = args.out / (f"{args.splits}-{v}" + (f"-t{ts}" if ts is not None else ""))
+            if not args.table_only:
+                run = run_variant(args.splits, v, args.seeds, args.threads, extra, args.out, ts, args.init_from)
+            if collect(run):
+                runs.append(run)
+        if runs:
+            rows.append(row(f"{args.splits}-{v}", runs))
     print("| run | seeds | rel-strict F1 | entity F1 | rel-boundary F1 | macro F1 | gate open (fusion / pair) "
           "| s/epoch | predict posts/s | peak MB |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for run in runs:
-        print(row(run))
+    for r in rows:
+        print(r)
 
 
 if __name__ == "__main__":

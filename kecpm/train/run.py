@@ -22,7 +22,7 @@ from kecpm.evaluate import score
 from kecpm.knowledge import attach_knowledge, load_knowledge
 from kecpm.model.config import ModelConfig
 from kecpm.model.model import PromptModel
-from kecpm.results import summary, write_results
+from kecpm.results import LABELS, summary, write_results
 from kecpm.train.config import TrainConfig
 from kecpm.train.trainer import Trainer, set_seed
 
@@ -88,7 +88,8 @@ def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: Train
                          Path(run_dir) / f"seed{sp.seed}",
                          extra={"seed": sp.seed, "split_dir": str(sp.dir), "knowledge_file": str(know) if know else None})
         t = rec["test"]
-        log.info("seed %d: test rel-strict F1 %.1f, entity F1 %.1f (best epoch %d, %.0f s)", sp.seed,
-                 100 * t["rel_strict_f1"], 100 * t["entity_f1"], rec["best_epoch"], rec["train_seconds"])
+        shown = ("entity_f1",) if model_config.task_spec.metric == "entity_f1" else ("rel_strict_f1", "entity_f1")
+        log.info("seed %d: test %s (best epoch %d, %.0f s)", sp.seed,
+                 ", ".join(f"{LABELS[m]} {100 * t[m]:.1f}" for m in shown), rec["best_epoch"], rec["train_seconds"])
         records.append(rec)
     return records
