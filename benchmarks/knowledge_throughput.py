@@ -90,7 +90,7 @@ def main() -> None:
 
     startup = None
     if not {"vllm", "single"} <= skip:
-        vllm = make_backend(base)
+        vllm = make_backend("vllm", base)
         t0 = time.perf_counter()
         vllm.start()
         startup = time.perf_counter() - t0
@@ -103,7 +103,7 @@ def main() -> None:
 
                 grammar = (vllm.structured, vllm.prefix)
                 vllm.structured, vllm.prefix = False, PREFIX
-                run("vllm batched, json_mode=prefix", base.replace(json_mode="prefix"), vllm, tmp / "prefix", len(posts))
+                run("vllm batched, json_mode=prefix", base, vllm, tmp / "prefix", len(posts))
                 vllm.structured, vllm.prefix = grammar
             if "single" not in skip:
                 n = args.single_posts or len(posts)
@@ -113,10 +113,10 @@ def main() -> None:
         finally:
             vllm.close()
     if "cached" not in skip and "vllm" not in skip:
-        run("all cached rerun (vllm config)", base, make_backend(base), tmp / "vllm", len(posts))
+        run("all cached rerun (vllm config)", base, make_backend("vllm", base), tmp / "vllm", len(posts))
     if "transformers" not in skip:
-        cfg = base.replace(backend="transformers", batch_size=args.hf_batch, threads=args.hf_threads)
-        hf = make_backend(cfg)
+        cfg = base.replace(backend="transformers", batch_size=args.hf_batch)
+        hf = make_backend("transformers", cfg, {"threads": args.hf_threads})
         try:
             run("transformers batched generate", cfg, hf, tmp / "hf", args.hf_posts or len(posts))
         finally:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end on the real data: K-shot splits, LLM knowledge, training, evaluation.
 # Knobs (environment): KECPM_DATA (../shared/data), KECPM_SHOTS (5), KECPM_SEEDS ("17 67 97"),
-# KECPM_BACKEND (vllm if installed), KECPM_LLM (smollm2), KECPM_EPOCHS, KECPM_MAX_MINUTES (5, per seed),
-# KECPM_RUNS (runs).
+# KECPM_BACKEND (auto: vllm if installed; "import" takes the paper's knowledge with import-knowledge instead),
+# KECPM_LLM (smollm2), KECPM_EPOCHS, KECPM_MAX_MINUTES (5, per seed), KECPM_RUNS (runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -23,9 +23,14 @@ step "1/4 K=$K splits from $DATA/mnre, seeds $SEEDS"
 "$KECPM" build-splits --k "$K" --seeds "$SEEDS" --data "$DATA/mnre" -q
 if [ "$K" = 5 ] && [ "$SEEDS" = "17 67 97" ]; then "$KECPM" build-splits --k 5 --data "$DATA/mnre" --check -q; fi
 
-step "2/4 knowledge with $LLM ($BACKEND backend); answers cached, a rerun is free"
 dirs=(); for s in $SEEDS; do dirs+=("$SPLITS/seed$s"); done
-"$KECPM" gen-knowledge "${dirs[@]}" --backend "$BACKEND" --model "$LLM"
+if [ "$BACKEND" = import ]; then
+  step "2/4 knowledge imported from $DATA/fs-jmere (the paper's ChatGPT knowledge)"
+  "$KECPM" import-knowledge "${dirs[@]}" --source "$DATA/fs-jmere"
+else
+  step "2/4 knowledge with $LLM ($BACKEND backend); answers cached, a rerun is free"
+  "$KECPM" gen-knowledge "${dirs[@]}" --backend "$BACKEND" --model "$LLM"
+fi
 
 step "3/4 train and score one model per seed (at most $MAXMIN min each; the best epoch is kept)"
 "$KECPM" train --shots "$K" --seeds "$SEEDS" --out "$RUNS" --name "mnre-K$K" --max-minutes "$MAXMIN" \

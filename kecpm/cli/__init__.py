@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from kecpm.cli import data_cmds, knowledge_cmds, train_cmds
+from kecpm.cli import data_cmds, knowledge_cmds, options_cmds, train_cmds
 from kecpm.cli.common import setup_logging
 from kecpm.progress import quiet_transformers
 
@@ -28,6 +28,7 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
 data_cmds.register(app)
 knowledge_cmds.register(app)
 train_cmds.register(app)
+options_cmds.register(app)
 
 
 def main() -> None:

@@ -42,8 +42,8 @@ def friendly_errors(func: F) -> F:
 def config_flag(cls: type, name: str, *flags: str) -> Any:
     """A typer option for config field ``name`` of ``cls``: help and default come from the config (one
     owner); its value is None when not given, so a ``--config`` file is not overridden by a default."""
-    default = cls.defaults()[name]
-    return typer.Option(None, *flags, help=f"{cls.help()[name]} [default: {default!r}]", show_default=False)
+    default = getattr(cls.defaults()[name], "value", cls.defaults()[name])
+    return typer.Option(None, *flags, help=f"{cls.help()[name]} \\[default: {default!r}]", show_default=False)
 
 
 def config_file_option() -> Any:

@@ -1,15 +1,19 @@
-"""CLI commands of stage 1: ``gen-knowledge``, ``cache stats``, ``cache clear``."""
+"""CLI commands of stage 1: ``gen-knowledge``, ``import-knowledge``, ``cache stats``, ``cache clear``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
+from typer.core import TyperCommand
 
-from kecpm.cli.common import console, friendly_errors
+from kecpm.cli.common import config_file_option, config_flag, console, friendly_errors, set_option
 from kecpm.config import ConfigError
+from kecpm.knowledge.config import SECTIONS, KnowledgeConfig
 
+KC = KnowledgeConfig
 cache_app = typer.Typer(help="Inspect or clear the LLM answer cache.", no_args_is_help=True)
 
 
@@ -19,45 +23,57 @@ def _cache(cache_dir: Path | None):  # noqa: ANN202 - lazy import keeps `kecpm -
     return AnswerCache(cache_dir)
 
 
+class _WithBackendOptions(TyperCommand):
+    """A command whose help ends with every backend's options, read from the backends when shown."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from rich.markup import escape
+
+        from kecpm.knowledge.backends import options_help
+
+        self.epilog = escape(options_help())
+        super().format_help(ctx, formatter)
+
+
 @friendly_errors
 def gen_knowledge(
     split_dirs: list[Path] = typer.Argument(None, help="Split folder(s) with train/val/test.jsonl (e.g. fewshot_splits/mnre/K5/seed17); several share one model start-up."),
     input: list[Path] = typer.Option([], "--input", "-i", help="Canonical JSONL files instead of a split folder (repeatable)."),
     demos: Path | None = typer.Option(None, help="Demonstration pool (default: the split's train.jsonl)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output file (default: <split>/knowledge.jsonl)."),
-    backend: str = typer.Option("auto", help="vllm | transformers | openai | dummy | import (auto: vllm if installed)."),
-    model: str = typer.Option("smollm2", help="'smollm2' (packaged SmolLM2-135M-Instruct), a local folder or an HF id."),
-    revision: str | None = typer.Option(None, help="HF revision of a hub model."),
-    template: str = typer.Option("knowledge.v1", help="Knowledge prompt: name in prompts/ or a .jinja path."),
-    reflect_template: str = typer.Option("reflect.v1", help="Self-reflection prompt: name in prompts/ or a .jinja path."),
-    reflect: bool = typer.Option(True, "--reflect/--no-reflect", help="Run the self-reflection pass."),
-    k: int = typer.Option(2, "-k", help="Similar training posts shown as demonstrations."),
-    embedder: str | None = typer.Option(None, help="sentence-transformers model (default: packaged all-MiniLM-L6-v2)."),
-    max_sentences: int = typer.Option(4, help="Most sentences asked for per post."),
-    max_new_tokens: int = typer.Option(64, help="Most tokens generated per answer (bounds the run time)."),
-    temperature: float = typer.Option(0.0, help="Sampling temperature (0 = greedy)."),
-    seed: int = typer.Option(0, help="Sampling seed (part of the cache key)."),
-    repetition_penalty: float = typer.Option(1.1, help="Penalty on repeated tokens (1 = none; hosted OpenAI APIs need 1)."),
-    batch_size: int = typer.Option(64, help="Prompts per backend call; the cache commits after each."),
     cache_dir: Path | None = typer.Option(None, help="Answer cache folder (default: $KECPM_CACHE or ~/.cache/kecpm)."),
-    base_url: str = typer.Option("http://127.0.0.1:8000/v1", help="openai: endpoint."),
-    api_key_env: str = typer.Option("OPENAI_API_KEY", help="openai: env variable holding the API key."),
-    concurrency: int = typer.Option(4, help="openai: requests in flight."),
-    timeout: float = typer.Option(60.0, help="openai: seconds per request."),
-    retries: int = typer.Option(3, help="openai: retries per request (exponential backoff)."),
-    import_source: str | None = typer.Option(None, help="import: folder/file with knowledge (default <data>/fs-jmere)."),
-    dtype: str = typer.Option("auto", help="transformers: dtype (auto = bfloat16 on AVX-512 CPUs, else float32)."),
-    threads: int = typer.Option(0, help="transformers: torch threads (0 = default)."),
-    json_mode: str = typer.Option("grammar", help="vllm: 'grammar' (schema-constrained decoding) or 'prefix' (answer started as JSON; faster on CPU)."),
-    vllm_memory: float = typer.Option(0.1, help="vllm: gpu_memory_utilization (share of RAM reserved on CPU)."),
-    dummy_delay: float = typer.Option(0.0, hidden=True, help="dummy: seconds per backend call (tests)."),
-    dummy_bad_every: int = typer.Option(0, hidden=True, help="dummy: about one answer in N is not JSON (tests)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (on a terminal)."),
+    backend: str | None = config_flag(KC, "backend", "--backend"),
+    model: str | None = config_flag(KC, "model", "--model"),
+    template: str | None = config_flag(KC, "template", "--template"),
+    reflect: bool | None = config_flag(KC, "reflect", "--reflect/--no-reflect"),
+    k: int | None = config_flag(KC, "k", "-k"),
+    max_new_tokens: int | None = config_flag(KC, "max_new_tokens", "--max-new-tokens"),
+    config: Path | None = config_file_option(),
+    overrides: list[str] = set_option(SECTIONS, "knowledge.max_sentences=3 --set backend.max_model_len=4096"),
 ) -> None:
-    """Generate background knowledge for every post of a split and write knowledge.jsonl beside it."""
+    """Generate background knowledge for every post of a split and write knowledge.jsonl beside it.
+
+    Options come from --config (e.g. an earlier run's knowledge.config.json), then the flags, then
+    --set: section knowledge (common options, e.g. knowledge.top_p, knowledge.batch_size) and section
+    backend (the chosen backend's own options, listed below). The options used are saved beside the
+    output as knowledge.config.json. Knowledge shipped with the data: `kecpm import-knowledge`.
+
+    Examples:
+
+      kecpm gen-knowledge fewshot_splits/mnre/K5/seed17 fewshot_splits/mnre/K5/seed67
+
+      kecpm gen-knowledge SPLIT --no-reflect --set backend.json_mode=prefix   # faster on CPU
+
+      kecpm gen-knowledge SPLIT --backend transformers --set backend.threads=2 --set knowledge.batch_size=16
+
+      kecpm gen-knowledge SPLIT --backend openai --model gpt-4o-mini --set backend.base_url=https://api.openai.com/v1 --set knowledge.repetition_penalty=1
+
+      kecpm gen-knowledge SPLIT --config SPLIT/knowledge.config.json   # the same run again (all cached)
+    """
     from kecpm.knowledge.backends import make_backend
     from kecpm.knowledge.backends.base import BackendError
-    from kecpm.knowledge.config import KnowledgeConfig
+    from kecpm.knowledge.config import load_configs
     from kecpm.knowledge.pipeline import run
     from kecpm.knowledge.prompts import TemplateError
 
@@ -71,18 +87,14 @@ def gen_knowledge(
     for d in split_dirs:
         if not d.is_dir():
             raise FileNotFoundError(f"{d}: not a folder")
-    cfg = KnowledgeConfig(
-        backend=backend, model=model, revision=revision, template=template, reflect_template=reflect_template,
-        reflect=reflect, k=k, embedder=embedder, max_sentences=max_sentences, max_new_tokens=max_new_tokens,
-        temperature=temperature, seed=seed, repetition_penalty=repetition_penalty, batch_size=batch_size, base_url=base_url, api_key_env=api_key_env,
-        concurrency=concurrency, timeout=timeout, retries=retries, import_source=import_source,
-        dtype=dtype, threads=threads, json_mode=json_mode, vllm_memory=vllm_memory, dummy_delay=dummy_delay, dummy_bad_every=dummy_bad_every,
-    )
+    flags = {"backend": backend, "model": model, "template": template, "reflect": reflect, "k": k,
+             "max_new_tokens": max_new_tokens}
+    cfg, options = load_configs(config, overrides, flags)
     summaries = []
     llm = None
     try:
         with _cache(cache_dir) as cache:
-            llm = None if cfg.backend == "import" else make_backend(cfg)  # one (lazy) model for all folders
+            llm = make_backend(cfg.backend, cfg, options)  # one (lazy) model for all folders
             for d in split_dirs or [None]:
                 summaries.append(run(cfg, d, input, demos, output, backend=llm, cache=cache, progress=progress))
     except (TemplateError, BackendError) as e:
@@ -93,6 +105,31 @@ def gen_knowledge(
             llm.close()
     for s in summaries:
         _print_summary(s)
+
+
+@friendly_errors
+def import_knowledge(
+    split_dirs: list[Path] = typer.Argument(..., help="Split folder(s) with train/val/test.jsonl."),
+    source: Path | None = typer.Option(None, "--source", help="Folder with seed_*/*_ofa_knowledge.json (like fs-jmere) or one JMERE file with a knowledge field (default: <data>/fs-jmere, data = $KECPM_DATA or ../shared/data)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output file (default: <split>/knowledge.jsonl); one split folder only."),
+) -> None:
+    """Write knowledge.jsonl for every post of a split folder from knowledge already in the data (the
+    paper's ChatGPT knowledge), matched by post id; no LLM.
+
+    Example:
+
+      kecpm import-knowledge fewshot_splits/mnre/K5/seed17 --source ../shared/data/fs-jmere
+    """
+    from kecpm.knowledge.imported import import_knowledge as run_import
+
+    if len(split_dirs) > 1 and output is not None:
+        raise ConfigError("--output works with one split folder only")
+    for d in split_dirs:
+        s = run_import(d, source, output)
+        table = Table(title=f"imported knowledge -> {s.output}", show_header=False)
+        for name, value in [("source", s.source), ("posts", s.posts), ("posts without knowledge", s.no_knowledge)]:
+            table.add_row(name, str(value))
+        console.print(table)
 
 
 def _print_summary(s) -> None:  # noqa: ANN001
@@ -143,5 +180,6 @@ def cache_clear(
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
-    app.command("gen-knowledge")(gen_knowledge)
+    app.command("gen-knowledge", cls=_WithBackendOptions)(gen_knowledge)
+    app.command("import-knowledge")(import_knowledge)
     app.add_typer(cache_app, name="cache")

@@ -3,6 +3,12 @@
 Only the light readers are imported here; the generation pipeline lives in ``kecpm.knowledge.pipeline``.
 """
 
-from kecpm.knowledge.store import KNOWLEDGE_FILE, attach_knowledge, load_knowledge, read_records
+from kecpm.knowledge.store import (
+    KNOWLEDGE_FILE,
+    attach_knowledge,
+    final_sentences,
+    load_knowledge,
+    read_records,
+)
 
-__all__ = ["KNOWLEDGE_FILE", "attach_knowledge", "load_knowledge", "read_records"]
+__all__ = ["KNOWLEDGE_FILE", "attach_knowledge", "final_sentences", "load_knowledge", "read_records"]

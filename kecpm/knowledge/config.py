@@ -1,19 +1,29 @@
-"""Options of ``kecpm gen-knowledge``, saved as ``knowledge.config.json`` beside the output."""
+"""Options of ``kecpm gen-knowledge``: the common ``knowledge`` section and the chosen backend's own
+``backend`` section, saved together as ``knowledge.config.json`` beside the output.
+
+``{"knowledge": {...}, "backend": {...}}``: ``knowledge.backend`` names the backend (resolved, never
+``auto``) whose options the ``backend`` section holds, so ``--config`` on that file re-runs the same.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from kecpm.config import Config, ConfigError, option
+from kecpm.config import Config, ConfigError, merge_sections, option, read_config_file
+from kecpm.data.jsonl import atomic_write
+from kecpm.knowledge.backends import AUTO, REGISTRY, backend_options, resolve_name
 
-BACKENDS = ("auto", "vllm", "transformers", "openai", "dummy", "import")
+SECTIONS = ("knowledge", "backend")
 
 
 @dataclass
 class KnowledgeConfig(Config):
-    """How knowledge is generated."""
+    """How knowledge is generated, whatever the backend."""
 
-    backend: str = option("auto", "vllm | transformers | openai | dummy | import; auto = vllm when installed, else transformers")
+    backend: str = option(AUTO, f"{' | '.join(REGISTRY)}; auto = vllm when installed, else transformers")
     model: str = option("smollm2", "LLM: 'smollm2' (the packaged SmolLM2-135M-Instruct), a local folder, or an HF id in the local cache")
     revision: str | None = option(None, "HF revision of a hub model (or the served model's revision, for openai)")
     template: str = option("knowledge.v1", "knowledge prompt: a name in prompts/ or a .jinja path")
@@ -21,42 +31,49 @@ class KnowledgeConfig(Config):
     reflect: bool = option(True, "run the self-reflection pass")
     k: int = option(2, "number of similar training posts shown as demonstrations")
     embedder: str | None = option(None, "sentence-transformers model for similarity (default: packaged all-MiniLM-L6-v2)")
-    max_sentences: int = option(4, "most sentences asked for per post")
+    max_sentences: int = option(4, "most sentences asked for and kept per answer")
+    max_chars: int = option(200, "longest sentence kept, in characters")
     temperature: float = option(0.0, "sampling temperature (0 = greedy)")
     top_p: float = option(1.0, "nucleus sampling")
     max_new_tokens: int = option(64, "most tokens generated per answer (bounds the run time)")
     seed: int = option(0, "sampling seed")
-    repetition_penalty: float = option(1.1, "penalty on repeated tokens (1 = none); small models loop without it")
+    repetition_penalty: float = option(1.1, "penalty on repeated tokens (1 = none; hosted OpenAI APIs need 1); small models loop without it")
     batch_size: int = option(64, "prompts per backend call; the cache commits after each")
-    dtype: str = option("auto", "transformers: weights dtype (auto = bfloat16 on AVX-512 CPUs, else float32)")
-    threads: int = option(0, "transformers: torch threads (0 = torch default)")
-    json_mode: str = option("grammar", "vllm: 'grammar' constrains decoding to the JSON schema; 'prefix' only starts the answer as JSON (much faster on CPU)")
-    max_model_len: int = option(2048, "vllm: context length")
-    vllm_memory: float = option(0.1, "vllm: gpu_memory_utilization (on CPU the share of RAM it reserves)")
-    base_url: str = option("http://127.0.0.1:8000/v1", "openai: endpoint")
-    api_key_env: str = option("OPENAI_API_KEY", "openai: environment variable holding the key (never stored)")
-    concurrency: int = option(4, "openai: requests in flight")
-    timeout: float = option(60.0, "openai: seconds per request")
-    retries: int = option(3, "openai: retries per request, with exponential backoff")
-    import_source: str | None = option(None, "import: folder or file with knowledge (default <data>/fs-jmere)")
-    dummy_delay: float = option(0.0, "dummy: seconds slept per backend call (tests)")
-    dummy_bad_every: int = option(0, "dummy: about one answer in N is not JSON (tests)")
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"backend: {self.backend!r} is not one of {', '.join(BACKENDS)}")
-        for name in ("max_sentences", "max_new_tokens", "batch_size", "concurrency", "max_model_len"):
+        if self.backend != AUTO and self.backend not in REGISTRY:
+            raise ConfigError(f"backend: {self.backend!r} is not one of {', '.join([AUTO, *REGISTRY])}")
+        for name in ("max_sentences", "max_chars", "max_new_tokens", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
-        if self.json_mode not in ("grammar", "prefix"):
-            raise ConfigError(f"json_mode: {self.json_mode!r} is not 'grammar' or 'prefix'")
         if self.k < 0:
             raise ConfigError(f"k: must be >= 0, got {self.k}")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
             raise ConfigError("temperature must be >= 0 and top_p in (0, 1]")
         if self.repetition_penalty <= 0:
             raise ConfigError(f"repetition_penalty: must be > 0, got {self.repetition_penalty}")
-        if not 0 < self.vllm_memory <= 1:
-            raise ConfigError(f"vllm_memory: must be in (0, 1], got {self.vllm_memory}")
-        if self.retries < 0 or self.timeout <= 0:
-            raise ConfigError("retries must be >= 0 and timeout > 0")
+
+
+def load_configs(config_file: str | Path | None, set_items: list[str],
+                 flags: dict[str, Any] | None = None) -> tuple[KnowledgeConfig, Config]:
+    """The knowledge config (backend resolved) and its backend's options, from a ``--config`` file,
+    the command's flags (None = not given) and ``--set`` items, later winning.
+
+    A config file's ``backend`` section belongs to the backend it names: when another backend is
+    chosen, only the ``--set backend.*`` items apply.
+    """
+    sections = merge_sections(config_file, set_items, SECTIONS, {"knowledge": flags or {}})
+    cfg = KnowledgeConfig.from_dict(sections["knowledge"])
+    name = resolve_name(cfg.backend)
+    if config_file:
+        saved = read_config_file(config_file, SECTIONS)["knowledge"].get("backend")
+        if isinstance(saved, str) and saved in (AUTO, *REGISTRY) and resolve_name(saved) != name:
+            sections["backend"] = merge_sections(None, set_items, SECTIONS)["backend"]
+    return cfg.replace(backend=name), backend_options(name, sections["backend"])
+
+
+def save_configs(path: str | Path, cfg: KnowledgeConfig, options: Config) -> None:
+    """Write ``{"knowledge": ..., "backend": ...}`` atomically (readable again with ``load_configs``)."""
+    with atomic_write(path) as fh:
+        json.dump({s: c.to_dict() for s, c in zip(SECTIONS, (cfg, options), strict=True)}, fh, indent=2, sort_keys=True)
+        fh.write("\n")

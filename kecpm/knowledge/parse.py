@@ -1,6 +1,9 @@
-"""Validate model answers: a JSON object ``{"sentences": [str, ...]}`` or a JSON list of strings.
+"""The answer format and its validation: ``{"sentences": [str, ...]}`` (or a JSON list of strings).
 
-Keeps what is valid and counts the rest; never raises on a bad answer.
+``answer_model(max_sentences, max_chars)`` is the one definition of the format and its limits: its
+JSON schema is what structured-output backends decode to (``schema_for``, part of the cache key), and
+``parse_sentences`` checks items with the same sentence type and item limit. Parsing is lenient: it
+keeps what is valid, counts the rest, salvages answers cut off by the token limit, and never raises.
 """
 
 from __future__ import annotations
@@ -8,26 +11,44 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Annotated, Any
 
-MAX_SENTENCES = 8
-MAX_CHARS = 300
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
 
-def schema_for(max_sentences: int = 4, max_chars: int = 200) -> dict[str, Any]:
-    """The JSON schema sent to backends with structured output (part of the cache key)."""
-    return {
-        "type": "object",
-        "properties": {
-            "sentences": {
-                "type": "array",
-                "items": {"type": "string", "minLength": 1, "maxLength": max_chars},
-                "maxItems": max_sentences,
-            }
-        },
-        "required": ["sentences"],
-        "additionalProperties": False,
-    }
+def sentence_type(max_chars: int) -> Any:
+    """One sentence: a string of 1 to ``max_chars`` characters."""
+    return Annotated[str, StringConstraints(min_length=1, max_length=max_chars, strict=True)]
+
+
+@lru_cache(maxsize=32)
+def _sentence(max_chars: int) -> TypeAdapter[str]:
+    return TypeAdapter(sentence_type(max_chars))
+
+
+@lru_cache(maxsize=32)
+def answer_model(max_sentences: int, max_chars: int) -> type[BaseModel]:
+    """The answer: ``{"sentences": [...]}``, at most ``max_sentences`` sentences (``sentence_type``),
+    no other keys."""
+    return create_model(
+        "KnowledgeAnswer", __config__=ConfigDict(extra="forbid"),
+        sentences=(list[sentence_type(max_chars)], Field(max_length=max_sentences)),  # type: ignore[misc]
+    )
+
+
+def schema_for(max_sentences: int, max_chars: int) -> dict[str, Any]:
+    """The JSON schema of ``answer_model`` sent to structured-output backends (part of the cache key):
+    ``required`` and ``additionalProperties: false`` are kept, as vLLM and OpenAI's json_schema want."""
+    return answer_model(max_sentences, max_chars).model_json_schema()
 
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
@@ -77,8 +98,10 @@ def _salvage(text: str) -> list[str] | None:
     return items
 
 
-def parse_sentences(text: str) -> Parsed:
-    """Parse one model answer; invalid items are dropped and counted."""
+def parse_sentences(text: str, max_sentences: int, max_chars: int) -> Parsed:
+    """Parse one model answer with the limits of ``answer_model``; invalid items (not a string, empty
+    or longer than ``max_chars`` after collapsing whitespace, duplicates, beyond ``max_sentences``)
+    are dropped and counted."""
     truncated = 0
     try:
         data = _decode(text)
@@ -92,11 +115,17 @@ def parse_sentences(text: str) -> Parsed:
         data = data.get("sentences")
     if not isinstance(data, list):
         return Parsed(ok=False, error="JSON without a list of sentences")
+    sentence = _sentence(max_chars)
     out: list[str] = []
     invalid = 0
     for item in data:
-        s = " ".join(item.split()) if isinstance(item, str) else ""
-        if not s or len(s) > MAX_CHARS or s in out or len(out) >= MAX_SENTENCES:
+        s = " ".join(item.split()) if isinstance(item, str) else item
+        try:
+            s = sentence.validate_python(s)
+        except ValidationError:
+            invalid += 1
+            continue
+        if s in out or len(out) >= max_sentences:
             invalid += 1
             continue
         out.append(s)

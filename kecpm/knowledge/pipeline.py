@@ -8,28 +8,26 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from kecpm.data.errors import DataError
-from kecpm.data.jsonl import read_jsonl
+from kecpm.config import Config
+from kecpm.data.labels import relation_words, type_words
 from kecpm.data.schema import ENTITY_TYPES, RELATIONS, Post
-from kecpm.knowledge.backends import Backend, Messages, Sampling, choose_backend, make_backend
+from kecpm.knowledge.backends import Backend, Messages, Sampling, backend_options, make_backend, resolve_name
 from kecpm.knowledge.cache import AnswerCache, Entry, cache_key
-from kecpm.knowledge.config import KnowledgeConfig
+from kecpm.knowledge.config import KnowledgeConfig, save_configs
+from kecpm.knowledge.inputs import check_posts, load_inputs
 from kecpm.knowledge.parse import parse_sentences, schema_for
 from kecpm.knowledge.prompts import PromptTemplate
 from kecpm.knowledge.retrieval import top_k_demos
-from kecpm.knowledge.store import KNOWLEDGE_FILE, write_records
-from kecpm.paths import default_data_dir
+from kecpm.knowledge.store import KNOWLEDGE_FILE, final_sentences, write_records
+from kecpm.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "val", "test")
-TYPE_NAMES = {"per": "person", "org": "organization", "loc": "location", "misc": "miscellaneous"}
+BackendOptions = Config | Mapping[str, Any] | None
 
 
 @dataclass
@@ -57,23 +55,12 @@ class Summary:
 
 def _demo_vars(p: Post) -> dict[str, Any]:
     triples = [
-        {"head": t.head.text or p.span_text(t.head.start, t.head.end), "head_type": TYPE_NAMES.get(t.head.type, t.head.type),
-         "relation": t.relation.replace("_", " "),
-         "tail": t.tail.text or p.span_text(t.tail.start, t.tail.end), "tail_type": TYPE_NAMES.get(t.tail.type, t.tail.type)}
+        {"head": t.head.text or p.span_text(t.head.start, t.head.end), "head_type": type_words(t.head.type),
+         "relation": relation_words(t.relation),
+         "tail": t.tail.text or p.span_text(t.tail.start, t.tail.end), "tail_type": type_words(t.tail.type)}
         for t in p.triples
     ]
     return {"text": p.text, "caption": p.caption or "", "triples": triples}
-
-
-def check_posts(posts: Sequence[Post]) -> None:
-    """Posts must have text; duplicates by id are an error."""
-    seen: set[str] = set()
-    for p in posts:
-        if not p.tokens or not any(t.strip() for t in p.tokens):
-            raise DataError(f"post {p.id}: empty text, cannot ask for knowledge about it")
-        if p.id in seen:
-            raise DataError(f"post {p.id}: appears twice in the input")
-        seen.add(p.id)
 
 
 class Generator:
@@ -83,7 +70,7 @@ class Generator:
                  progress: bool = True) -> None:
         self.backend, self.cache, self.cfg, self.summary, self.progress = backend, cache, cfg, summary, progress
         self.sampling = Sampling(cfg.temperature, cfg.top_p, cfg.max_new_tokens, cfg.seed, cfg.repetition_penalty)
-        self.schema = schema_for(cfg.max_sentences) if backend.structured else None
+        self.schema = schema_for(cfg.max_sentences, cfg.max_chars) if backend.structured else None
 
     def answers(self, conversations: list[Messages], template: PromptTemplate, desc: str) -> list[Entry]:
         """One answer per conversation, from the cache or the backend (misses in batches, commit per batch)."""
@@ -102,7 +89,7 @@ class Generator:
         log.info("%s: %d prompts, %d cached, %d to generate", desc, len(keys), len(keys) - len(todo), len(todo))
         items = list(todo.items())
         bs = self.cfg.batch_size
-        with tqdm(total=len(items), desc=desc, unit="post", disable=not self.progress or not items) as bar:
+        with progress_bar(total=len(items), desc=desc, unit="post", enabled=self.progress and bool(items)) as bar:
             for i in range(0, len(items), bs):
                 chunk = items[i : i + bs]
                 outs = self.backend.generate([m for _, m in chunk], self.sampling, self.schema)
@@ -118,7 +105,7 @@ class Generator:
         """Parsed sentence lists (None for an answer that is not valid JSON), invalid parts counted."""
         out: list[list[str] | None] = []
         for pid, entry in zip(ids, self.answers(conversations, template, desc), strict=True):
-            parsed = parse_sentences(entry.text)
+            parsed = parse_sentences(entry.text, self.cfg.max_sentences, self.cfg.max_chars)
             self.summary.invalid_items += parsed.invalid_items
             if not parsed.ok:
                 self.summary.invalid_answers += 1
@@ -136,18 +123,18 @@ def generate_knowledge(
     backend: Backend | None = None,
     cache: AnswerCache | None = None,
     progress: bool = True,
+    options: BackendOptions = None,
 ) -> tuple[list[dict[str, Any]], Summary]:
-    """Knowledge records for ``posts`` with demonstrations from ``pool`` (the training posts)."""
+    """Knowledge records for ``posts`` with demonstrations from ``pool`` (the training posts); without
+    ``backend``, ``cfg.backend`` is built with ``options`` (its backend options) and closed at the end."""
     t0 = time.perf_counter()
     check_posts(posts)
     summary = Summary(posts=len(posts))
-    name = "import" if cfg.backend == "import" else (backend.name if backend else choose_backend(cfg.backend))
-    if name == "import":
-        return _imported(posts, cfg, summary, t0)
+    name = backend.name if backend else resolve_name(cfg.backend)
     template = PromptTemplate.load(cfg.template)
     reflect = PromptTemplate.load(cfg.reflect_template) if cfg.reflect else None
-    labels = {"entity_types": [TYPE_NAMES[t] for t in ENTITY_TYPES],
-              "relations": [r.replace("_", " ") for r in RELATIONS], "max_sentences": cfg.max_sentences}
+    labels = {"entity_types": [type_words(t) for t in ENTITY_TYPES],
+              "relations": [relation_words(r) for r in RELATIONS], "max_sentences": cfg.max_sentences}
     own_cache = cache is None
     cache = cache or AnswerCache()
     own_backend = backend is None
@@ -157,7 +144,7 @@ def generate_knowledge(
             template.render(**labels, demos=[_demo_vars(d) for d in ds], post=_demo_vars(p))
             for p, ds in zip(posts, demos, strict=True)
         ]
-        backend = backend or make_backend(cfg)
+        backend = backend or make_backend(name, cfg, options)
         gen = Generator(backend, cache, cfg, summary, progress)
         ids = [p.id for p in posts]
         knowledge = gen.sentences(conversations, template, "knowledge", ids)
@@ -174,59 +161,28 @@ def generate_knowledge(
             backend.close()
         if own_cache:
             cache.close()
-    records = []
-    for p, k, r in zip(posts, knowledge, reflected, strict=True):
-        final = r if r is not None else k
-        summary.no_knowledge += not final
-        records.append({
-            "id": p.id, "knowledge": k or [], "reflected": r, "model": model_id, "backend": name,
-            "template": template.version, "reflect_template": reflect.version if reflect else None,
-            "invalid": k is None,
-        })
+    records = [{
+        "id": p.id, "knowledge": k or [], "reflected": r, "model": model_id, "backend": name,
+        "template": template.version, "reflect_template": reflect.version if reflect else None, "invalid": k is None,
+    } for p, k, r in zip(posts, knowledge, reflected, strict=True)]
+    summary.no_knowledge = sum(not final_sentences(rec) for rec in records)
     summary.wall = time.perf_counter() - t0
     return records, summary
-
-
-def _imported(posts: Sequence[Post], cfg: KnowledgeConfig, summary: Summary, t0: float) -> tuple[list[dict[str, Any]], Summary]:
-    from kecpm.knowledge.backends.imported import ImportedKnowledge
-
-    source = Path(cfg.import_source) if cfg.import_source else default_data_dir() / "fs-jmere"
-    found, missing = ImportedKnowledge.load(source).lookup(posts)
-    summary.no_knowledge = len(missing)
-    if missing:
-        log.warning("import: %d of %d posts found no knowledge in %s", len(missing), len(posts), source)
-    records = [{"id": p.id, "knowledge": found.get(p.id, []), "reflected": None, "model": "import:" + source.name,
-                "backend": "import", "template": None, "reflect_template": None, "invalid": False} for p in posts]
-    summary.wall = time.perf_counter() - t0
-    return records, summary
-
-
-def load_inputs(split_dir: Path | None, inputs: Sequence[Path], demos: Path | None) -> tuple[list[Post], list[Post]]:
-    """Posts to annotate (all splits of the folder, or the given files) and the demonstration pool."""
-    files = list(inputs) or [split_dir / f"{s}.jsonl" for s in SPLITS if split_dir and (split_dir / f"{s}.jsonl").exists()]
-    if not files:
-        raise FileNotFoundError(f"{split_dir}: no train/val/test.jsonl (give a split folder or --input files)")
-    posts: dict[str, Post] = {}
-    for f in files:
-        for p in read_jsonl(f):
-            posts.setdefault(p.id, p)
-    demo_file = demos or (split_dir / "train.jsonl" if split_dir else None)
-    if demos is None and demo_file is not None and not demo_file.exists():
-        log.warning("%s: no train.jsonl, so no demonstrations", split_dir)
-        demo_file = None
-    pool = read_jsonl(demo_file) if demo_file else []
-    return list(posts.values()), pool
 
 
 def run(cfg: KnowledgeConfig, split_dir: Path | None = None, inputs: Sequence[Path] = (), demos: Path | None = None,
         output: Path | None = None, backend: Backend | None = None, cache: AnswerCache | None = None,
-        progress: bool = True) -> Summary:
-    """Generate knowledge for a split folder (or files) and write ``knowledge.jsonl`` atomically."""
+        progress: bool = True, options: BackendOptions = None) -> Summary:
+    """Generate knowledge for a split folder (or files) and write ``knowledge.jsonl`` atomically, with
+    ``knowledge.config.json`` beside it (the config, its backend resolved, and that backend's options)."""
     posts, pool = load_inputs(split_dir, inputs, demos)
     if output is None:
         output = (split_dir if split_dir else Path(inputs[0]).parent) / KNOWLEDGE_FILE
-    records, summary = generate_knowledge(posts, pool, cfg, backend=backend, cache=cache, progress=progress)
+    records, summary = generate_knowledge(posts, pool, cfg, backend=backend, cache=cache, progress=progress,
+                                          options=options)
     write_records(output, records)
-    cfg.save(output.with_name(output.stem + ".config.json"))
+    name = backend.name if backend else resolve_name(cfg.backend)
+    used = getattr(backend, "options", None) if backend is not None else options
+    save_configs(output.with_name(output.stem + ".config.json"), cfg.replace(backend=name), backend_options(name, used))
     summary.output = str(output)
     return summary

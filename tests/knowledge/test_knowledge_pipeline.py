@@ -36,7 +36,8 @@ def test_run_writes_all_posts_and_rerun_is_all_hits(tiny_split, tmp_path):
     # the dummy reflection drops the last sentence when there are several: the reflected list is what stage 2 gets
     mapping = load_knowledge(tiny_split)
     assert all(mapping[r["id"]] == r["reflected"] for r in recs)
-    assert (tiny_split / "knowledge.config.json").exists()
+    saved = json.loads((tiny_split / "knowledge.config.json").read_text())
+    assert saved["knowledge"] == CFG.to_dict() and saved["backend"] == {"delay": 0.0, "bad_every": 0}
 
 
 def test_sampling_seed_and_template_change_the_key(tiny_split, tmp_path):
@@ -68,12 +69,66 @@ def test_invalid_answers_are_counted_not_fatal(tmp_path):
 
 
 def test_parse_keeps_valid_items():
-    p = parse_sentences('```json\n{"sentences": ["A is a city.", 3, "", "A is a city.", "B is a band."]}\n```')
+    p = parse_sentences('```json\n{"sentences": ["A is a city.", 3, "", "A is a city.", "B is a band."]}\n```', 4, 200)
     assert p.ok and p.sentences == ["A is a city.", "B is a band."] and p.invalid_items == 3
-    assert parse_sentences('Sure! ["x is y."] hope it helps').sentences == ["x is y."]
-    bad = parse_sentences("I do not know")
+    assert parse_sentences('Sure! ["x is y."] hope it helps', 4, 200).sentences == ["x is y."]
+    bad = parse_sentences("I do not know", 4, 200)
     assert not bad.ok and bad.sentences == []
-    assert not parse_sentences('{"answer": "x"}').ok
+    assert not parse_sentences('{"answer": "x"}', 4, 200).ok
+    cut = parse_sentences('{"sentences": ["A is a city.", "B is a ba', 4, 200)  # cut off by the token limit
+    assert cut.ok and cut.sentences == ["A is a city."] and cut.invalid_items == 1
+
+
+@pytest.mark.parametrize(("max_sentences", "max_chars"), [(4, 200), (2, 10)])
+def test_schema_and_parser_agree_on_the_limits(max_sentences, max_chars):
+    from pydantic import ValidationError
+
+    from kecpm.knowledge.parse import answer_model, schema_for
+
+    schema = schema_for(max_sentences, max_chars)
+    items = schema["properties"]["sentences"]
+    assert schema["required"] == ["sentences"] and schema["additionalProperties"] is False
+    assert (items["maxItems"], items["items"]["minLength"], items["items"]["maxLength"]) == (max_sentences, 1, max_chars)
+    at_limit = [f"{i}" + "x" * (max_chars - 1) for i in range(max_sentences)]
+    answer = json.dumps({"sentences": at_limit})
+    answer_model(max_sentences, max_chars).model_validate_json(answer)  # the schema accepts it, and so does the parser
+    assert parse_sentences(answer, max_sentences, max_chars).sentences == at_limit
+    one_more = json.dumps({"sentences": [*at_limit, "extra"]})
+    too_long = json.dumps({"sentences": ["y" * (max_chars + 1), *at_limit[1:]]})
+    for bad, kept in ((one_more, at_limit), (too_long, at_limit[1:])):
+        with pytest.raises(ValidationError):
+            answer_model(max_sentences, max_chars).model_validate_json(bad)
+        p = parse_sentences(bad, max_sentences, max_chars)
+        assert p.ok and p.sentences == kept and p.invalid_items == 1
+
+
+def test_prompts_use_the_label_words():
+    from kecpm.knowledge.pipeline import _demo_vars
+
+    class Recording(DummyBackend):
+        def generate(self, batch, sampling, schema):  # noqa: ANN001, ANN202
+            self.seen = [m[-1]["content"] for m in batch]
+            return super().generate(batch, sampling, schema)
+
+    backend = Recording()
+    generate_knowledge(make_posts(0, 1), [], CFG.replace(reflect=False), backend=backend, progress=False)
+    assert "other named thing" in backend.seen[0] and "alumni of school" in backend.seen[0]
+    assert "miscellaneous" not in backend.seen[0]
+    demo = _demo_vars(make_posts(0, 1)[0])["triples"][0]
+    assert (demo["head_type"], demo["relation"], demo["tail_type"]) == ("person", "married couple", "person")
+
+
+def test_empty_reflection_falls_back_to_raw_and_is_not_counted_as_without_knowledge(tiny_split, tmp_path):
+    class EmptyReflection(DummyBackend):
+        def _answer(self, messages):  # noqa: ANN001, ANN202
+            return '{"sentences": []}' if "Knowledge:" in messages[-1]["content"] else super()._answer(messages)
+
+    with AnswerCache(tmp_path / "c") as cache:
+        s = run(CFG, tiny_split, backend=EmptyReflection(), cache=cache, progress=False)
+    recs = [json.loads(line) for line in (tiny_split / "knowledge.jsonl").read_text().splitlines()]
+    assert all(r["reflected"] == [] and r["knowledge"] for r in recs)
+    assert s.no_knowledge == 0
+    assert load_knowledge(tiny_split) == {r["id"]: r["knowledge"] for r in recs}
 
 
 def test_empty_text_post_is_a_clear_error_and_nothing_written(tiny_split, tmp_path):
@@ -117,19 +172,6 @@ def test_knowledge_prompt_has_fixed_part_first():
         prefix += 1
     assert prefix > 300  # instruction and label lists are shared
     assert ma.rstrip().endswith(a.caption) and "Example 1" in ma
-
-
-def test_import_backend_writes_paper_knowledge(tmp_path):
-    from kecpm.data.jsonl import write_jsonl
-
-    posts = make_posts(0, 3)
-    src = tmp_path / "train_ofa_knowledge.json"
-    src.write_text("".join(json.dumps({"token": p.tokens, "img_id": p.img_id, "label_list": [],
-                                       "knowledge": [f"fact {i}"]}) + "\n" for i, p in enumerate(posts[:2])))
-    write_jsonl(tmp_path / "split" / "test.jsonl", posts)
-    s = run(CFG.replace(backend="import", import_source=str(src)), tmp_path / "split", progress=False)
-    assert s.no_knowledge == 1
-    assert load_knowledge(tmp_path / "split") == {posts[0].id: ["fact 0"], posts[1].id: ["fact 1"], posts[2].id: []}
 
 
 def test_templates_ship_in_the_package_and_a_local_copy_wins(tmp_path, monkeypatch):

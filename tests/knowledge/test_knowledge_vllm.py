@@ -24,7 +24,7 @@ def vllm_backend():
     need_vllm()
     from kecpm.knowledge.backends import make_backend
 
-    backend = make_backend(CFG)
+    backend = make_backend("vllm", CFG)
     backend.start()
     proc = backend._proc
     assert proc is not None and proc.is_alive()
@@ -41,7 +41,7 @@ def test_vllm_generates_valid_cached_knowledge(vllm_backend, tmp_path):
         assert [r["id"] for r in recs] == [p.id for p in posts]
         for r in recs:  # whatever SmolLM2 says, what is kept is valid per schema
             for sents in (r["knowledge"], r["reflected"] or []):
-                assert len(sents) <= CFG.max_sentences and all(isinstance(x, str) and 0 < len(x) <= 200 for x in sents)
+                assert len(sents) <= CFG.max_sentences and all(isinstance(x, str) and 0 < len(x) <= CFG.max_chars for x in sents)
         answers = [a for (a,) in cache.db.execute("SELECT answer FROM answers")]
         assert all(a.lstrip().startswith("{") for a in answers), answers  # decoding constrained to the schema
         assert sum(n for _, n, _ in cache.stats()) == s.cache_misses

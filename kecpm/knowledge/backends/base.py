@@ -1,9 +1,17 @@
-"""The backend interface: a batch of chat conversations in, one answer text per conversation out."""
+"""The backend interface: a batch of chat conversations in, one answer text per conversation out.
+
+A backend class also carries its options (``Options``: a ``kecpm.config.Config`` dataclass, the
+``backend`` section of ``knowledge.config.json``) and builds itself with ``from_config``; see
+``kecpm.knowledge.backends`` for the registry.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from kecpm.config import Config
 
 Messages = list[dict[str, str]]
 
@@ -34,12 +42,13 @@ class Answer:
 
 
 class Backend(Protocol):
-    """What the pipeline needs from a backend."""
+    """What the pipeline needs from a backend instance."""
 
     name: str
     model_id: str  # part of the cache key
     weights: str  # hash of weights or revision; part of the cache key
     structured: bool  # whether the backend enforces the JSON schema while decoding
+    options: Config  # its backend-specific options, saved beside the output
 
     def generate(self, batch: list[Messages], sampling: Sampling, schema: dict[str, Any] | None) -> list[Answer]:
         ...

@@ -6,33 +6,55 @@ import hashlib
 import json
 import re
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from kecpm.config import Config, ConfigError, option
 from kecpm.knowledge.backends.base import Answer, Messages, Sampling
 
+if TYPE_CHECKING:
+    from kecpm.knowledge.config import KnowledgeConfig
+
 _WORD = re.compile(r"\b[A-Z][\w'-]+\b")
+
+
+@dataclass
+class DummyOptions(Config):
+    """Options of the ``dummy`` backend (tests)."""
+
+    delay: float = option(0.0, "seconds slept per backend call")
+    bad_every: int = option(0, "about one answer in N is not JSON (0 = never)")
+
+    def __post_init__(self) -> None:
+        if self.delay < 0 or self.bad_every < 0:
+            raise ConfigError(f"dummy: delay and bad_every must be >= 0, got {self.delay}, {self.bad_every}")
 
 
 class DummyBackend:
     """Answers from the last ``Text:`` line of the prompt; every ``bad_every``-th answer is not JSON."""
 
+    Options = DummyOptions
     name = "dummy"
     structured = True
 
     def __init__(self, model_id: str = "dummy", delay: float = 0.0, bad_every: int = 0) -> None:
+        self.options = DummyOptions(delay=delay, bad_every=bad_every)
         self.model_id = model_id
         self.weights = "dummy-v1"
-        self.delay = delay
-        self.bad_every = bad_every
         self.calls = 0  # generate() calls
         self.prompts = 0  # conversations answered
+
+    @classmethod
+    def from_config(cls, model: str, common: KnowledgeConfig, options: DummyOptions) -> DummyBackend:
+        """The model name is ignored: the dummy always answers as ``dummy``."""
+        return cls(delay=options.delay, bad_every=options.bad_every)
 
     def _answer(self, messages: Messages) -> str:
         content = messages[-1]["content"]
         text_lines = [ln for ln in content.splitlines() if ln.startswith("Text:")]
         text = text_lines[-1][5:].strip() if text_lines else content[-200:]
         digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
-        if self.bad_every and int(digest[:8], 16) % self.bad_every == 0:
+        if self.options.bad_every and int(digest[:8], 16) % self.options.bad_every == 0:
             return "Sorry, I cannot help with that."
         names = list(dict.fromkeys(_WORD.findall(text)))[:3] or ["The post"]
         sentences = [f"{n} is mentioned in the post." for n in names]
@@ -44,8 +66,8 @@ class DummyBackend:
     def generate(self, batch: list[Messages], sampling: Sampling, schema: dict[str, Any] | None) -> list[Answer]:
         self.calls += 1
         self.prompts += len(batch)
-        if self.delay:
-            time.sleep(self.delay)
+        if self.options.delay:
+            time.sleep(self.options.delay)
         out = []
         for m in batch:
             text = self._answer(m)

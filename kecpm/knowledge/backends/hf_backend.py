@@ -7,13 +7,33 @@ There is no constrained decoding here, so the answer is started for the model wi
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from kecpm.config import Config, ConfigError, option
 from kecpm.knowledge.backends.base import Answer, Messages, Sampling
-from kecpm.knowledge.smollm import ModelRef
+
+if TYPE_CHECKING:
+    from kecpm.knowledge.config import KnowledgeConfig
+    from kecpm.knowledge.smollm import ModelRef
 
 log = logging.getLogger(__name__)
 PREFIX = '{"sentences": ["'
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass
+class HFOptions(Config):
+    """Options of the ``transformers`` backend."""
+
+    dtype: str = option("auto", f"weights dtype: {' | '.join(DTYPES)} (auto = bfloat16 on AVX-512 CPUs, else float32)")
+    threads: int = option(0, "torch threads (0 = torch default)")
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"transformers: dtype {self.dtype!r} is not one of {', '.join(DTYPES)}")
+        if self.threads < 0:
+            raise ConfigError(f"transformers: threads must be >= 0, got {self.threads}")
 
 
 def resolve_dtype(name: str) -> Any:
@@ -32,18 +52,23 @@ def resolve_dtype(name: str) -> Any:
 class HFBackend:
     """Batched generation with a causal LM from transformers (loaded on first use, CPU)."""
 
+    Options = HFOptions
     name = "transformers"
     structured = False
+    local_model = True
 
     def __init__(self, ref: ModelRef, prefix: str = PREFIX, dtype: str = "auto", threads: int = 0) -> None:
+        self.options = HFOptions(dtype=dtype, threads=threads)
         self.ref = ref
-        self.dtype = dtype
-        self.threads = threads
         self.model_id = ref.model_id
         self.weights = ref.weights
         self.prefix = prefix
         self._model: Any = None
         self._tok: Any = None
+
+    @classmethod
+    def from_config(cls, ref: ModelRef, common: KnowledgeConfig, options: HFOptions) -> HFBackend:
+        return cls(ref, dtype=options.dtype, threads=options.threads)
 
     def _load(self) -> None:
         if self._model is not None:
@@ -51,9 +76,9 @@ class HFBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        dtype = resolve_dtype(self.dtype)
+        if self.options.threads:
+            torch.set_num_threads(self.options.threads)
+        dtype = resolve_dtype(self.options.dtype)
         log.info("loading %s with transformers (%s)", self.ref.path, dtype)
         tok = AutoTokenizer.from_pretrained(self.ref.path, padding_side="left")
         if tok.pad_token is None:

@@ -11,30 +11,62 @@ import asyncio
 import logging
 import os
 import random
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from kecpm.config import Config, ConfigError, option
 from kecpm.knowledge.backends.base import Answer, BackendError, Messages, Sampling
+
+if TYPE_CHECKING:
+    import httpx
+
+    from kecpm.knowledge.config import KnowledgeConfig
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
+@dataclass
+class OpenAIOptions(Config):
+    """Options of the ``openai`` backend."""
+
+    base_url: str = option("http://127.0.0.1:8000/v1", "endpoint (an OpenAI-compatible /v1 URL)")
+    api_key_env: str = option("OPENAI_API_KEY", "environment variable holding the key (never stored)")
+    concurrency: int = option(4, "requests in flight")
+    timeout: float = option(60.0, "seconds per request")
+    retries: int = option(3, "retries per request, with exponential backoff")
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"openai: base_url must start with http:// or https://, got {self.base_url!r}")
+        if self.concurrency < 1:
+            raise ConfigError(f"openai: concurrency must be at least 1, got {self.concurrency}")
+        if self.retries < 0 or self.timeout <= 0:
+            raise ConfigError("openai: retries must be >= 0 and timeout > 0")
+
+
 class OpenAIBackend:
     """Chat completions over HTTP with JSON-schema output (``response_format``)."""
 
+    Options = OpenAIOptions
     name = "openai"
     structured = True
 
     def __init__(self, model: str, base_url: str = "http://127.0.0.1:8000/v1", api_key_env: str = "OPENAI_API_KEY",
                  revision: str | None = None, concurrency: int = 4, timeout: float = 60.0, retries: int = 3,
                  backoff: float = 0.5) -> None:
+        self.options = OpenAIOptions(base_url=base_url, api_key_env=api_key_env, concurrency=concurrency,
+                                     timeout=timeout, retries=retries)
         self.model_id = model
         self.weights = f"revision:{revision}" if revision else "served"
         self.base_url = base_url.rstrip("/")
         self.api_key_env = api_key_env
         self.concurrency, self.timeout, self.retries, self.backoff = concurrency, timeout, retries, backoff
+
+    @classmethod
+    def from_config(cls, model: str, common: KnowledgeConfig, options: OpenAIOptions) -> OpenAIBackend:
+        """``model`` is the served model's name; ``common.revision`` (if any) names its weights in the cache key."""
+        return cls(model, revision=common.revision, **options.to_dict())
 
     def _headers(self) -> dict[str, str]:
         key = os.environ.get(self.api_key_env)
@@ -52,6 +84,8 @@ class OpenAIBackend:
         return body
 
     async def _one(self, client: httpx.AsyncClient, sem: asyncio.Semaphore, body: dict[str, Any]) -> Answer:
+        import httpx
+
         url = f"{self.base_url}/chat/completions"
         last = ""
         for attempt in range(self.retries + 1):
@@ -80,6 +114,8 @@ class OpenAIBackend:
         raise BackendError(f"cannot reach {url} after {self.retries + 1} attempt(s): {last}")
 
     async def _batch(self, batch: list[Messages], sampling: Sampling, schema: dict[str, Any] | None) -> list[Answer]:
+        import httpx
+
         sem = asyncio.Semaphore(self.concurrency)
         timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
         async with httpx.AsyncClient(timeout=timeout, headers=self._headers(), trust_env=False) as client:

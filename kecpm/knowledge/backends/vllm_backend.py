@@ -16,15 +16,39 @@ import os
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kecpm.config import Config, ConfigError, option
 from kecpm.knowledge.backends.base import Answer, BackendError, Messages, Sampling
 from kecpm.knowledge.backends.hf_backend import PREFIX
-from kecpm.knowledge.smollm import ModelRef
+
+if TYPE_CHECKING:
+    from kecpm.knowledge.config import KnowledgeConfig
+    from kecpm.knowledge.smollm import ModelRef
 
 log = logging.getLogger(__name__)
 START_TIMEOUT = float(os.environ.get("KECPM_VLLM_START_TIMEOUT", "1200"))
+JSON_MODES = ("grammar", "prefix")
+
+
+@dataclass
+class VLLMOptions(Config):
+    """Options of the ``vllm`` backend."""
+
+    json_mode: str = option("grammar", "'grammar' constrains decoding to the JSON schema; 'prefix' only starts "
+                                       "the answer as JSON (much faster on CPU)")
+    max_model_len: int = option(2048, "context length")
+    memory: float = option(0.1, "gpu_memory_utilization (on CPU the share of RAM it reserves)")
+
+    def __post_init__(self) -> None:
+        if self.json_mode not in JSON_MODES:
+            raise ConfigError(f"vllm: json_mode {self.json_mode!r} is not 'grammar' or 'prefix'")
+        if self.max_model_len < 1:
+            raise ConfigError(f"vllm: max_model_len must be at least 1, got {self.max_model_len}")
+        if not 0 < self.memory <= 1:
+            raise ConfigError(f"vllm: memory must be in (0, 1], got {self.memory}")
 
 
 def _worker(conn: Connection, engine_args: dict[str, Any], parent: int) -> None:
@@ -91,12 +115,13 @@ class VLLMBackend:
     on CPU (the grammar's per-token work dominates with a 135M model) and is left to the parser.
     """
 
+    Options = VLLMOptions
     name = "vllm"
+    local_model = True
 
     def __init__(self, ref: ModelRef, max_model_len: int = 2048, memory: float = 0.1, enforce_eager: bool = True,
                  json_mode: str = "grammar") -> None:
-        if json_mode not in ("grammar", "prefix"):
-            raise ValueError(f"json_mode: {json_mode!r} is not 'grammar' or 'prefix'")
+        self.options = VLLMOptions(json_mode=json_mode, max_model_len=max_model_len, memory=memory)
         self.structured = json_mode == "grammar"
         self.prefix = "" if self.structured else PREFIX
         self.ref = ref
@@ -109,6 +134,10 @@ class VLLMBackend:
         self._proc: Any = None
         self._conn: Connection | None = None
         self.startup_seconds = 0.0
+
+    @classmethod
+    def from_config(cls, ref: ModelRef, common: KnowledgeConfig, options: VLLMOptions) -> VLLMBackend:
+        return cls(ref, **options.to_dict())
 
     def start(self) -> None:
         """Start the worker and wait (bounded) until the engine is ready."""
