@@ -181,3 +181,12 @@ def test_progress_bars_are_quiet_outside_a_terminal(capsys):
     assert bar.disable  # pytest's captured stderr is not a terminal
     list(bar)
     assert "x" not in capsys.readouterr().err
+
+
+def test_cuda_asked_for_without_a_gpu_is_one_line(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    splits = _splits(tmp_path / "splits")
+    res = CliRunner().invoke(app, ["train", "--splits-dir", str(splits), "--device", "cuda", "--out", str(tmp_path)])
+    assert res.exit_code == 1 and "no CUDA device" in res.output
+    assert not (tmp_path / "splits" / "seed1" / "config.json").exists()

@@ -18,6 +18,7 @@ from typing import Any
 from kecpm.data.folders import PARTS, SeedSplit
 from kecpm.data.jsonl import atomic_write, write_jsonl
 from kecpm.data.schema import Post, schema_from_posts
+from kecpm.device import resolve_device
 from kecpm.evaluate import score
 from kecpm.knowledge import attach_knowledge, load_knowledge
 from kecpm.model.config import ModelConfig
@@ -75,6 +76,7 @@ def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: Train
     Knowledge: ``knowledge`` (a file) or the split folder's own ``knowledge.jsonl``, else the posts'
     own; none with ``model_config.use_knowledge`` off. ``fixed_seed``: the training seed of every split (None: each split's own seed).
     ``limit``: only the first N posts of each part (quick checks)."""
+    resolve_device(args.device)  # no CUDA where CUDA is asked for: one error line before any model loads
     records = []
     for sp in splits:
         know = knowledge or sp.knowledge
