@@ -120,12 +120,15 @@ def import_knowledge(
 
       kecpm import-knowledge fewshot_splits/mnre/K5/seed17 --source ../shared/data/fs-jmere
     """
+    from kecpm.knowledge.imported import ImportedKnowledge, default_source
     from kecpm.knowledge.imported import import_knowledge as run_import
 
     if len(split_dirs) > 1 and output is not None:
         raise ConfigError("--output works with one split folder only")
+    source = source or default_source()
+    known = ImportedKnowledge.load(source)  # read once for every split folder
     for d in split_dirs:
-        s = run_import(d, source, output)
+        s = run_import(d, source, output, known)
         table = Table(title=f"imported knowledge -> {s.output}", show_header=False)
         for name, value in [("source", s.source), ("posts", s.posts), ("posts without knowledge", s.no_knowledge)]:
             table.add_row(name, str(value))

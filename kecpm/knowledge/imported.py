@@ -86,17 +86,18 @@ class ImportSummary:
 
 
 def import_knowledge(split_dir: str | Path, source: str | Path | None = None,
-                     output: str | Path | None = None) -> ImportSummary:
+                     output: str | Path | None = None, known: ImportedKnowledge | None = None) -> ImportSummary:
     """Write ``knowledge.jsonl`` (default: in ``split_dir``) for every post of the split folder from
     the knowledge in ``source`` (default ``default_source()``), atomically, with
-    ``knowledge.config.json`` (``{"import": {"source": ...}}``) beside it."""
+    ``knowledge.config.json`` (``{"import": {"source": ...}}``) beside it. ``known``: the source
+    already loaded (``ImportedKnowledge.load``), so several split folders read it once."""
     split_dir = Path(split_dir)
     if not split_dir.is_dir():
         raise FileNotFoundError(f"{split_dir}: not a folder")
     source = Path(source) if source else default_source()
     output = Path(output) if output else split_dir / KNOWLEDGE_FILE
     posts = split_posts(split_dir)
-    found, missing = ImportedKnowledge.load(source).lookup(posts)
+    found, missing = (known or ImportedKnowledge.load(source)).lookup(posts)
     if missing:
         log.warning("import: %d of %d posts found no knowledge in %s", len(missing), len(posts), source)
     records = [{"id": p.id, "knowledge": found.get(p.id, []), "reflected": None, "model": "import:" + source.name,

@@ -85,16 +85,18 @@ class PromptModel(nn.Module):
                 groups["encoder" if id(p) in enc_ids else "gate" if id(p) in gate_ids else "head"].append(p)
         return groups
 
+    def _state_without(self, modules: list[nn.Module | None]) -> dict[str, torch.Tensor]:
+        """The state dict minus the tensors of ``modules`` (found by identity, not by name)."""
+        skip = {id(t) for m in modules if m is not None for t in m.state_dict(keep_vars=True).values()}
+        return {k: v.detach() for k, v in self.state_dict(keep_vars=True).items() if id(v) not in skip}
+
     def own_state(self) -> dict[str, torch.Tensor]:
         """State without the Hugging Face models inside the encoder (saved by ``save_pretrained``)."""
-        skip = {id(t) for m in self.encoder.pretrained().values() for t in m.state_dict(keep_vars=True).values()}
-        return {k: v.detach() for k, v in self.state_dict(keep_vars=True).items() if id(v) not in skip}
+        return self._state_without(list(self.encoder.pretrained().values()))
 
     def checkpoint_state(self) -> dict[str, torch.Tensor]:
         """Everything that training changes (the frozen side encoder left out)."""
-        side = self.encoder.side
-        skip = {id(t) for t in side.state_dict(keep_vars=True).values()} if side is not None else set()
-        return {k: v.detach() for k, v in self.state_dict(keep_vars=True).items() if id(v) not in skip}
+        return self._state_without([self.encoder.side])
 
     # ---- construction, saving, loading -------------------------------------------------------------
     @classmethod

@@ -85,9 +85,11 @@ class RelationHead(Head):
         x = torch.cat([e[h], e[t], e[h] * e[t], ctx, self.types(ents.types[h]), self.types(ents.types[t])], dim=-1)
         return self.verbalizer(x)
 
-    def gold_entities(self, view: PostView) -> EntitySet:
-        """The post's gold entities (sorted by span) as an EntitySet."""
-        gold = view.gold_spans(self.config.max_span_width, self.labels.type_index)
+    def gold_entities(self, view: PostView, gold: dict[tuple[int, int], int] | None = None) -> EntitySet:
+        """The post's gold entities (sorted by span) as an EntitySet; ``gold``: its ``gold_spans`` if
+        already computed."""
+        if gold is None:
+            gold = view.gold_spans(self.config.max_span_width, self.labels.type_index)
         ents = sorted(gold)
         dev = view.words.device
         spans = torch.tensor(ents, dtype=torch.long, device=dev).view(-1, 2)
@@ -97,9 +99,10 @@ class RelationHead(Head):
                          self.spans(view.words, spans), objs)
 
     def loss_terms(self, view: PostView) -> Terms | None:
-        if len(view.gold_spans(self.config.max_span_width, self.labels.type_index)) < 2:
+        gold_spans = view.gold_spans(self.config.max_span_width, self.labels.type_index)
+        if len(gold_spans) < 2:
             return None
-        ents = self.gold_entities(view)
+        ents = self.gold_entities(view, gold_spans)
         ix = {(e.start, e.end): i for i, e in enumerate(ents.entities)}
         rix = self.labels.rel_index
         rels = {(ix[(t.head.start, t.head.end)], ix[(t.tail.start, t.tail.end)]): rix[t.relation]
