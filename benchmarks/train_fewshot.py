@@ -33,8 +33,12 @@ VARIANTS = {"full": [], "noknow": ["--no-knowledge"], "noimg": ["--no-image"], "
             # -shapes variants (`kecpm pretrain-entities`), without (`--set model.word_shapes=false`) for the others
             "warm": [], "warm-noknow": ["--no-knowledge"],
             "warm-shapes": ["--set", "model.word_shapes=true"],
-            "warm-shapes-noknow": ["--no-knowledge", "--set", "model.word_shapes=true"]}
-WARM = ("warm", "warm-noknow", "warm-shapes", "warm-shapes-noknow")
+            "warm-shapes-noknow": ["--no-knowledge", "--set", "model.word_shapes=true"],
+            # linear probing then fine-tuning: the warm encoder waits 3 epochs while the new heads settle
+            "warm-shapes-lpft": ["--set", "model.word_shapes=true", "--set", "train.head_only_epochs=3"],
+            "warm-shapes-lpft-noknow": ["--no-knowledge", "--set", "model.word_shapes=true",
+                                        "--set", "train.head_only_epochs=3"]}
+WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"]}
 
 

@@ -190,3 +190,26 @@ def test_cuda_asked_for_without_a_gpu_is_one_line(tmp_path):
     res = CliRunner().invoke(app, ["train", "--splits-dir", str(splits), "--device", "cuda", "--out", str(tmp_path)])
     assert res.exit_code == 1 and "no CUDA device" in res.output
     assert not (tmp_path / "splits" / "seed1" / "config.json").exists()
+
+
+def test_head_only_epochs_keep_the_encoder_then_train_it():
+    posts = read_jsonl(TINY)
+    torch.manual_seed(3)
+    model = PromptModel.create(ModelConfig(**schema_from_posts(posts), soft_prompt_tokens=2, use_image=False))
+    args = TrainConfig(epochs=2, batch_size=4, seed=3, threads=1, patience=0, progress=False, head_only_epochs=1,
+                       tune_thresholds=False)
+    trainer = Trainer(model, args, posts[:6], posts[6:])
+    enc = dict(model.encoder.text.named_parameters())
+    name = next(n for n in enc if "embeddings" in n)
+    head = next(p for p in model.heads.parameters())
+    before, head_before = enc[name].detach().clone(), head.detach().clone()
+    trainer._epoch(1)
+    assert torch.equal(enc[name], before) and not torch.equal(head, head_before)
+    assert all(p.requires_grad for p in enc.values())
+    trainer._epoch(2)
+    assert not torch.equal(enc[name], before)
+
+
+def test_head_only_epochs_must_leave_epochs_to_fine_tune():
+    with pytest.raises(ValueError, match="head_only_epochs"):
+        TrainConfig(epochs=3, head_only_epochs=3)

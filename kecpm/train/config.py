@@ -21,6 +21,9 @@ class TrainConfig(Config):
     lr_gate: float = option(1e-2, "Learning rate of the knowledge gates (no weight decay), so they can open.")
     weight_decay: float = option(0.01, "AdamW weight decay (not applied to the knowledge gates).")
     warmup: float = option(0.1, "Fraction of steps with linear warm-up.")
+    head_only_epochs: int = option(0, "Epochs at the start that train everything but the pretrained encoder, which "
+                                      "then warms up and decays over the remaining steps (linear probing then "
+                                      "fine-tuning; keeps a warm-started encoder from being distorted by new heads).")
     grad_clip: float = option(1.0, "Gradient norm clip (0 = none).")
     metric: str = option("", "Val score that selects the best epoch and the thresholds: "
                              f"{' | '.join(METRICS)}; empty = the task's (rel_strict_f1, mner: entity_f1).")
@@ -40,6 +43,8 @@ class TrainConfig(Config):
             raise ConfigError("learning rates must be positive")
         if not 0 <= self.warmup < 1:
             raise ConfigError(f"warmup must be in [0, 1), got {self.warmup}")
+        if not 0 <= self.head_only_epochs < self.epochs:
+            raise ConfigError(f"head_only_epochs must be in [0, epochs), got {self.head_only_epochs}")
         if self.max_minutes < 0 or self.patience < 0 or self.min_epochs < 0 or self.threads < 0:
             raise ConfigError("max_minutes, patience, min_epochs and threads must be >= 0")
         if self.metric and self.metric not in METRICS:

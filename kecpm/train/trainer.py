@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,14 @@ def set_seed(seed: int, threads: int = 0) -> None:
         torch.set_num_threads(threads)
 
 
+def _schedule(steps: int, warmup: float, start: int = 0) -> Callable[[int], float]:
+    """Learning-rate factor at step ``s``: 0 before ``start``, then linear warm-up over ``warmup`` of the
+    remaining steps and linear decay to 0 at ``steps``."""
+    span = steps - start
+    warm = max(1, int(span * warmup))
+    return lambda s: 0.0 if s < start else min((s - start + 1) / warm, max(0.0, (steps - s) / max(1, span - warm)))
+
+
 class Trainer:
     """Trains ``model`` on ``train``, selecting the epoch by val ``metric`` (default: ``args.metric``,
     else the model's task's). ``out_dir`` (optional) receives ``checkpoint.pt`` after each epoch and
@@ -52,13 +61,15 @@ class Trainer:
         self.metric = metric or args.metric or model.config.task_spec.metric
         self.out_dir = Path(out_dir) if out_dir else None
         lrs = {"head": args.lr_head, "gate": args.lr_gate, "encoder": args.lr_encoder}
+        named = [(name, ps) for name, ps in model.parameter_groups().items() if ps and lrs[name] > 0]
+        self._encoder_params = dict(named).get("encoder", [])
         groups = [{"params": ps, "lr": lrs[name], **({"weight_decay": 0.0} if name == "gate" else {})}
-                  for name, ps in model.parameter_groups().items() if ps and lrs[name] > 0]
+                  for name, ps in named]
         self.optimizer = torch.optim.AdamW(groups, weight_decay=args.weight_decay)
-        steps = args.epochs * -(-len(train) // args.batch_size)
-        warm = max(1, int(steps * args.warmup))
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
+        per_epoch = -(-len(train) // args.batch_size)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, [
+            _schedule(args.epochs * per_epoch, args.warmup, args.head_only_epochs * per_epoch if name == "encoder" else 0)
+            for name, _ in named])
         self.state: dict[str, Any] = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "metric": self.metric,
                                       "history": [], "seconds": 0.0, "stopped": ""}
         self._best_state: dict[str, torch.Tensor] | None = None
@@ -161,6 +172,16 @@ class Trainer:
 
     def _epoch(self, epoch: int) -> float:
         self.model.train()
+        head_only = epoch <= self.args.head_only_epochs
+        for p in self._encoder_params:  # no gradient, no AdamW moments for the encoder while it waits
+            p.requires_grad_(not head_only)
+        try:
+            return self._steps(epoch)
+        finally:
+            for p in self._encoder_params:
+                p.requires_grad_(True)
+
+    def _steps(self, epoch: int) -> float:
         order = torch.randperm(len(self.train_posts), generator=torch.Generator().manual_seed(
             self.args.seed * 1000 + epoch)).tolist()
         bs = self.args.batch_size
