@@ -19,16 +19,18 @@ def sections() -> dict[str, type[Config]]:
     from kecpm.knowledge.backends import REGISTRY, backend_class
     from kecpm.knowledge.config import KnowledgeConfig
     from kecpm.model.config import ModelConfig
+    from kecpm.train.adapt import AdaptConfig
     from kecpm.train.config import TrainConfig
 
-    out: dict[str, type[Config]] = {"model": ModelConfig, "train": TrainConfig, "knowledge": KnowledgeConfig}
+    out: dict[str, type[Config]] = {"model": ModelConfig, "train": TrainConfig, "adapt": AdaptConfig,
+                                    "knowledge": KnowledgeConfig}
     out.update({f"backend.{name}": backend_class(name).Options for name in REGISTRY})
     return out
 
 
 @friendly_errors
 def options(section: str | None = typer.Argument(
-        None, help="model | train (kecpm train, pretrain-entities), knowledge | backend.<name> (gen-knowledge); "
+        None, help="model | train (kecpm train, pretrain-entities), adapt (kecpm train), knowledge | backend.<name> (gen-knowledge); "
                    "default: all.")) -> None:
     """List the options of a config section: name, default, help. Set them with --set section.option=value
     (backend.<name> options are set as backend.<option>) or in a --config file.
@@ -39,7 +41,7 @@ def options(section: str | None = typer.Argument(
 
       kecpm options backend.vllm
     """
-    out = Console()  # the listing is the command's output: stdout, so it can be redirected
+    out = Console(emoji=False)  # the listing is the command's output: stdout, so it can be redirected; data escaped
     known = sections()
     if section is not None and section not in known:
         raise ConfigError(f"no config section {section!r}; known: {', '.join(known)}")

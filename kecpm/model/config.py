@@ -54,6 +54,11 @@ class ModelConfig(Config):
     entity_threshold: float = option(0.5, "A span is an entity when its no-entity probability is below this.")
     relation_threshold: float = option(0.5, "A pair gets a relation when its no-relation probability is below this.")
     head_dropout: float = option(0.1, "Dropout in the span and relation heads.")
+    relation_prior_shift: dict[str, float] = option(
+        {}, "Log weight added to each relation's score when choosing among relations: the prior-shift correction "
+            "that `kecpm train --unlabelled` estimates (kecpm.model.prior); {} = none.")
+    relation_temperature: float = option(1.0, "Temperature of the relation scores under the prior shift "
+                                              "(fitted on val together with it).")
     entity_types: list[str] = option([], "Entity type labels (set from the training data).")
     relations: list[str] = option([], "Relation labels (set from the training data).")
     allowed_pairs: dict[str, list[list[str]]] = option(
@@ -76,6 +81,8 @@ class ModelConfig(Config):
         for name in ("knowledge_dropout", "head_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not self.relation_temperature > 0:
+            raise ConfigError(f"relation_temperature must be > 0, got {self.relation_temperature}")
         if self.span_none_weight <= 0 or self.rel_none_weight <= 0:
             raise ConfigError("span_none_weight and rel_none_weight must be > 0")
 

@@ -177,6 +177,12 @@ class PromptModel(nn.Module):
                 total = total + head.loss(terms[name])
         return total
 
+    def update_config(self, **changes: object) -> None:
+        """Change decoding settings (thresholds, prior shift) of the model and its heads."""
+        self.config = self.config.replace(**changes)
+        for head in self.heads.values():
+            head.config = self.config
+
     def thresholds(self) -> dict[str, float]:
         """The no-class threshold of every head that has one, from the config."""
         return {h.threshold: getattr(self.config, h.threshold) for h in self.heads.values() if h.threshold}

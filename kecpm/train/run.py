@@ -23,7 +23,9 @@ from kecpm.evaluate import score
 from kecpm.knowledge import attach_knowledge, load_knowledge
 from kecpm.model.config import ModelConfig
 from kecpm.model.model import PromptModel
+from kecpm.model.prior import relation_accuracy
 from kecpm.results import LABELS, summary, write_results
+from kecpm.train.adapt import AdaptConfig, adapt, read_unlabelled
 from kecpm.train.config import TrainConfig
 from kecpm.train.trainer import Trainer, set_seed
 
@@ -31,9 +33,11 @@ log = logging.getLogger(__name__)
 
 
 def train_seed(train: list[Post], val: list[Post], test: list[Post], model_config: ModelConfig,
-               args: TrainConfig, out_dir: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+               args: TrainConfig, out_dir: str | Path, extra: dict[str, Any] | None = None,
+               adapt_config: AdaptConfig | None = None, unlabelled: list[Post] | None = None) -> dict[str, Any]:
     """Train one model and write ``config.json``, ``model/``, ``predictions.jsonl`` and ``results.json``
-    to ``out_dir``; resumes from ``checkpoint.pt`` there, skips if ``results.json`` exists."""
+    to ``out_dir``; resumes from ``checkpoint.pt`` there, skips if ``results.json`` exists. With
+    ``unlabelled`` posts the trained model is adapted to them (``adapt_config``) before it is scored."""
     out = Path(out_dir)
     if (out / "results.json").exists():
         log.info("%s: already done, skipping", out)
@@ -41,10 +45,14 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
     set_seed(args.seed, args.threads)
     model_config = model_config.replace(**schema_from_posts(train))
     with atomic_write(out / "config.json") as fh:
-        json.dump({"model": model_config.to_dict(), "train": args.to_dict(), "run": extra or {}}, fh, indent=2)
+        json.dump({"model": model_config.to_dict(), "train": args.to_dict(),
+                   "adapt": (adapt_config or AdaptConfig()).to_dict(), "run": extra or {}}, fh, indent=2)
     model = PromptModel.create(model_config)
     trainer = Trainer(model, args, train, val, out_dir=out)
     state = trainer.train()
+    adapted = adapt(model, adapt_config, train, val, unlabelled) if adapt_config and unlabelled else {}
+    if adapted:
+        model.save(out / "model")
     t0 = time.perf_counter()
     preds = trainer.predict(test)
     pred_secs = time.perf_counter() - t0
@@ -61,6 +69,7 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
               "seconds_per_epoch": sum(h["seconds"] for h in history) / max(1, len(history)),
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
               "thresholds": state.get("thresholds"), "device": str(trainer.device),
+              "rel_acc_gold_entities": relation_accuracy(model, test), **adapted,
               "gate_openness": model.gate_openness(), "warm_start": model.warm_start_info, "n_train": len(train), "n_val": len(val), "n_test": len(test),
               **(extra or {})}
     write_results(out / "results.json", record)
@@ -70,12 +79,13 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
 
 def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: TrainConfig, run_dir: str | Path,
                  knowledge: str | Path | None = None, fixed_seed: int | None = None,
-                 limit: int = 0) -> list[dict[str, Any]]:
+                 limit: int = 0, adapt_config: AdaptConfig | None = None) -> list[dict[str, Any]]:
     """Train and score one model per seed split under ``run_dir/seed<s>/``; returns the results.
 
     Knowledge: ``knowledge`` (a file) or the split folder's own ``knowledge.jsonl``, else the posts'
     own; none with ``model_config.use_knowledge`` off. ``fixed_seed``: the training seed of every split (None: each split's own seed).
-    ``limit``: only the first N posts of each part (quick checks)."""
+    ``limit``: only the first N posts of each part (quick checks). ``adapt_config.unlabelled``: posts to
+    adapt each model to (the split's own posts left out)."""
     resolve_device(args.device)  # no CUDA where CUDA is asked for: one error line before any model loads
     records = []
     for sp in splits:
@@ -86,9 +96,14 @@ def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: Train
         log.info("seed %d: %d train, %d val, %d test posts from %s; knowledge: %s", sp.seed, len(parts["train"]),
                  len(parts["val"]), len(parts["test"]), sp.dir,
                  know if mapping is not None else ("posts" if model_config.use_knowledge else "off"))
+        unlabelled = None
+        if adapt_config is not None and adapt_config.active:
+            unlabelled = read_unlabelled(adapt_config.unlabelled, [p for ps in parts.values() for p in ps],
+                                         adapt_config.max_unlabelled, keep_entities="span" not in model_config.task_spec.heads)
         rec = train_seed(parts["train"], parts["val"], parts["test"], model_config, seed_args,
                          Path(run_dir) / f"seed{sp.seed}",
-                         extra={"seed": sp.seed, "split_dir": str(sp.dir), "knowledge_file": str(know) if know else None})
+                         extra={"seed": sp.seed, "split_dir": str(sp.dir), "knowledge_file": str(know) if know else None},
+                         adapt_config=adapt_config, unlabelled=unlabelled)
         t = rec["test"]
         shown = ("entity_f1",) if model_config.task_spec.metric == "entity_f1" else ("rel_strict_f1", "entity_f1")
         log.info("seed %d: test %s (best epoch %d, %.0f s)", sp.seed,

@@ -165,7 +165,7 @@ class Trainer:
             for cand in head.threshold_grid:
                 if (v := value({**chosen, head.threshold: cand})) > best:
                     best, chosen = v, {**chosen, head.threshold: cand}
-        self.model.config = self.model.config.replace(**chosen)
+        self.model.update_config(**chosen)
         log.info("thresholds: %s (val %s %.4f -> %.4f)", ", ".join(f"{k} {v:.2f}" for k, v in chosen.items()),
                  self.metric, before, best)
         return {**chosen, "val_before": before, "val_after": best}

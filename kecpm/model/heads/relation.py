@@ -116,6 +116,22 @@ class RelationHead(Head):
     def loss(self, terms: list[Terms]) -> torch.Tensor:
         return weighted_ce(terms, len(self.labels.relations), self.config.rel_none_weight)
 
+    def shift_vector(self, like: torch.Tensor) -> torch.Tensor | None:
+        """(R,) the configured log-prior shift of each relation (``kecpm.model.prior``), or None."""
+        shift = self.config.relation_prior_shift
+        return like.new_tensor([shift.get(r, 0.0) for r in self.labels.relations]) if shift else None
+
+    def probabilities(self, logits: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        """(P, R+1) probabilities of none and of each allowed relation. With a prior shift (or a
+        temperature) the relations share p(relation) = 1 - p(none) by their corrected scores."""
+        masked = logits.masked_fill(~allowed, float("-inf"))
+        rp = masked.softmax(-1)
+        shift, temp = self.shift_vector(logits), self.config.relation_temperature
+        if shift is None and temp == 1.0:
+            return rp
+        rel = torch.nan_to_num((masked[:, 1:] / temp + (0 if shift is None else shift)).softmax(-1))
+        return torch.cat([rp[:, :1], (1 - rp[:, :1]) * rel], dim=-1)
+
     def decode(self, view: PostView, pred: Post, threshold: float) -> None:
         """One relation per unordered pair of entities (the likelier direction), if any beats ``threshold``."""
         ents = view.entities
@@ -126,8 +142,7 @@ class RelationHead(Head):
             return
         pairs = ordered_pairs(len(ents.entities), ents.spans.device)
         logits = self(view.words, ents, pairs, view.side, view.keys)
-        allowed = self.allowed[ents.types[pairs[:, 0]], ents.types[pairs[:, 1]]]
-        rp = logits.masked_fill(~allowed, float("-inf")).softmax(-1)
+        rp = self.probabilities(logits, self.allowed[ents.types[pairs[:, 0]], ents.types[pairs[:, 1]]])
         best_rp, best_r = rp[:, 1:].max(-1)
         best: dict[tuple[int, int], tuple[float, int, int, int]] = {}
         for k in (rp[:, 0] < threshold).nonzero().flatten().tolist():

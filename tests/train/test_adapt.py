@@ -1,0 +1,50 @@
+"""Unlabelled posts: labels dropped when read, the split's own posts left out, bad files named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kecpm.config import ConfigError
+from kecpm.data.errors import DataError
+from kecpm.data.jsonl import read_jsonl, write_jsonl
+from kecpm.train.adapt import AdaptConfig, read_unlabelled, strip_labels
+
+TINY = Path(__file__).parents[1] / "model" / "tiny_posts.jsonl"
+
+
+def test_labels_never_survive_reading(tmp_path):
+    posts = read_jsonl(TINY)
+    write_jsonl(tmp_path / "u.jsonl", posts)
+    got = read_unlabelled(tmp_path / "u.jsonl", exclude=posts[:2], limit=100)
+    assert len(got) == len(posts) - 2
+    assert all(not p.triples and not p.entities for p in got)
+    assert {p.id for p in got}.isdisjoint({p.id for p in posts[:2]})
+    given = strip_labels(posts[0], keep_entities=True)
+    assert not given.triples and given.entities  # relation extraction keeps its input entities
+
+
+def test_sample_is_fixed_and_limited(tmp_path):
+    posts = read_jsonl(TINY)
+    write_jsonl(tmp_path / "u.jsonl", posts)
+    a = read_unlabelled(tmp_path / "u.jsonl", [], limit=3)
+    assert [p.id for p in a] == [p.id for p in read_unlabelled(tmp_path / "u.jsonl", [], limit=3)]
+    assert len(a) == 3
+
+
+def test_nothing_left_and_malformed_files_are_one_line(tmp_path):
+    posts = read_jsonl(TINY)
+    write_jsonl(tmp_path / "u.jsonl", posts)
+    with pytest.raises(ConfigError, match="no unlabelled post left"):
+        read_unlabelled(tmp_path / "u.jsonl", posts, limit=10)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(TINY.read_text().splitlines()[0] + "\n{not json\n")
+    with pytest.raises(DataError, match=r"bad\.jsonl:2"):
+        read_unlabelled(bad, [], limit=10)
+
+
+def test_config_is_validated():
+    assert not AdaptConfig().active and AdaptConfig(unlabelled="x").active
+    with pytest.raises(ConfigError):
+        AdaptConfig(max_unlabelled=0)
