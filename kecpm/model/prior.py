@@ -68,7 +68,7 @@ def pair_logits(model: PromptModel, posts: list[Post], gold: bool, batch_size: i
         if gold or span is None:
             ents = rel.gold_entities(view)
         else:
-            span.decode(view, Post(post.id, post.tokens), model.config.entity_threshold)
+            span.decode(view, Post(post.id, post.tokens, post.img_id), model.config.entity_threshold)
             ents = view.entities
         if ents is None or len(ents.entities) < 2:
             continue

@@ -50,8 +50,10 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
     model = PromptModel.create(model_config)
     trainer = Trainer(model, args, train, val, out_dir=out)
     state = trainer.train()
-    adapted = adapt(model, adapt_config, train, val, unlabelled) if adapt_config and unlabelled else {}
-    if adapted:
+    adapted: dict[str, Any] = {}
+    if adapt_config is not None and adapt_config.active and unlabelled:
+        before = {**summary(score(test, trainer.predict(test))), "rel_acc_gold_entities": relation_accuracy(model, test)}
+        adapted = {**adapt(model, adapt_config, train, val, unlabelled), "test_before_adapt": before}
         model.save(out / "model")
     t0 = time.perf_counter()
     preds = trainer.predict(test)

@@ -48,3 +48,30 @@ def test_config_is_validated():
     assert not AdaptConfig().active and AdaptConfig(unlabelled="x").active
     with pytest.raises(ConfigError):
         AdaptConfig(max_unlabelled=0)
+
+
+@pytest.mark.slow
+def test_a_run_with_unlabelled_posts_records_the_correction(tmp_path):
+    import json
+
+    from kecpm.data.folders import find_seed_splits
+    from kecpm.model.config import ModelConfig
+    from kecpm.model.model import PromptModel
+    from kecpm.train import TrainConfig, train_splits
+
+    posts = read_jsonl(TINY)
+    for part, sub in (("train", posts[:6]), ("val", posts[5:]), ("test", posts[4:])):
+        write_jsonl(tmp_path / "splits" / "seed1" / f"{part}.jsonl", sub)
+    poison = [p.__class__(p.id + "x", p.tokens + ["again"], p.img_id, entities=p.entities, triples=p.triples)
+              for p in posts]
+    write_jsonl(tmp_path / "unlabelled.jsonl", poison)
+    [rec] = train_splits(find_seed_splits(tmp_path / "splits"), ModelConfig(use_image=False, soft_prompt_tokens=2),
+                         TrainConfig(epochs=2, batch_size=4, threads=1, progress=False), tmp_path / "run",
+                         adapt_config=AdaptConfig(unlabelled=str(tmp_path / "unlabelled.jsonl")))
+    assert rec["n_unlabelled"] == len(posts)
+    assert set(rec["prior_shift"]["shift"]) == set(rec["prior_shift"]["source"])
+    assert "rel_strict_f1" in rec["test_before_adapt"]
+    cfg = json.loads((tmp_path / "run" / "seed1" / "config.json").read_text())
+    assert cfg["adapt"]["unlabelled"].endswith("unlabelled.jsonl")
+    saved = PromptModel.load(tmp_path / "run" / "seed1" / "model")
+    assert saved.config.relation_prior_shift == rec["prior_shift"]["shift"]
