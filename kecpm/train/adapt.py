@@ -33,14 +33,24 @@ class AdaptConfig(Config):
     prior_smoothing: float = option(20.0, "Pseudo-pairs at the training prior in the EM estimate (keeps a "
                                           "relation the model rarely says from being driven to 0).")
     max_shift: float = option(3.0, "Largest |log weight| of the correction of one relation.")
+    self_train_rounds: int = option(0, "With unlabelled posts: rounds of self-training (pseudo-label, keep the "
+                                       "confident triples, train again); 0 = none.")
+    self_train_precision: float = option(0.7, "Self-training keeps the triples scoring at least the lowest score at "
+                                              "which the model's val triples are this precise.")
+    self_train_ratio: float = option(2.0, "At most this many pseudo-labelled posts per labelled training post "
+                                          "(the most confident first).")
 
     def __post_init__(self) -> None:
         if self.max_unlabelled < 1 or self.prior_smoothing < 0 or self.max_shift <= 0:
             raise ConfigError("adapt: max_unlabelled must be >= 1, prior_smoothing >= 0, max_shift > 0")
+        if self.self_train_rounds < 0 or not 0 < self.self_train_precision <= 1 or self.self_train_ratio <= 0:
+            raise ConfigError("adapt: self_train_rounds must be >= 0, self_train_precision in (0, 1], "
+                              "self_train_ratio > 0")
 
     @property
     def active(self) -> bool:
-        return bool(self.unlabelled) and self.prior_shift
+        """Whether unlabelled posts are read at all."""
+        return bool(self.unlabelled) and (self.prior_shift or self.self_train_rounds > 0)
 
 
 def strip_labels(post: Post, keep_entities: bool = False) -> Post:
@@ -71,7 +81,7 @@ def adapt(model: Any, cfg: AdaptConfig, train: list[Post], val: list[Post], unla
     """Correct ``model``'s relation prior from ``unlabelled``; returns what was estimated (for results.json)."""
     from kecpm.model.prior import estimate_relation_prior
 
-    if not cfg.active or model.head("relation") is None:
+    if not cfg.prior_shift or not unlabelled or model.head("relation") is None:
         return {}
     est = estimate_relation_prior(model, train, val, unlabelled, cfg.prior_smoothing, cfg.max_shift)
     if est.shift:

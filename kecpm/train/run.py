@@ -47,16 +47,25 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
     with atomic_write(out / "config.json") as fh:
         json.dump({"model": model_config.to_dict(), "train": args.to_dict(),
                    "adapt": (adapt_config or AdaptConfig()).to_dict(), "run": extra or {}}, fh, indent=2)
+    acfg = adapt_config or AdaptConfig()
+    rounds = acfg.self_train_rounds if unlabelled and acfg.active else 0
     model = PromptModel.create(model_config)
-    trainer = Trainer(model, args, train, val, out_dir=out)
+    trainer = Trainer(model, args, train, val, out_dir=out / "round0" if rounds else out)
     state = trainer.train()
     adapted: dict[str, Any] = {}
-    if adapt_config is not None and adapt_config.active and unlabelled:
+    if acfg.active and unlabelled:
         before = {**summary(score(test, trainer.predict(test))), "rel_acc_gold_entities": relation_accuracy(model, test)}
-        adapted = {**adapt(model, adapt_config, train, val, unlabelled), "test_before_adapt": before}
+        adapted = {**adapt(model, acfg, train, val, unlabelled), "test_before_adapt": before}
+    if rounds:
+        from kecpm.train.selftrain import self_train
+
+        adapted["test_round0"] = summary(score(test, trainer.predict(test)))
+        model, state, adapted["self_train"] = self_train(model, state, model_config, args, acfg, train, val, test,
+                                                         unlabelled or [], out)
+    if adapted:
         model.save(out / "model")
     t0 = time.perf_counter()
-    preds = trainer.predict(test)
+    preds = model.predict(test, args.eval_batch_size)
     pred_secs = time.perf_counter() - t0
     scores = score(test, preds)
     write_jsonl(out / "predictions.jsonl", preds)
@@ -75,7 +84,8 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
               "gate_openness": model.gate_openness(), "warm_start": model.warm_start_info, "n_train": len(train), "n_val": len(val), "n_test": len(test),
               **(extra or {})}
     write_results(out / "results.json", record)
-    (out / "checkpoint.pt").unlink(missing_ok=True)
+    for ckpt in [out / "checkpoint.pt", *out.glob("round*/checkpoint.pt")]:
+        ckpt.unlink(missing_ok=True)
     return record
 
 

@@ -75,3 +75,39 @@ def test_a_run_with_unlabelled_posts_records_the_correction(tmp_path):
     assert cfg["adapt"]["unlabelled"].endswith("unlabelled.jsonl")
     saved = PromptModel.load(tmp_path / "run" / "seed1" / "model")
     assert saved.config.relation_prior_shift == rec["prior_shift"]["shift"]
+
+
+@pytest.mark.slow
+def test_self_training_cannot_see_the_labels_of_unlabelled_posts(tmp_path):
+    """Two unlabelled files with the same posts, one with wrong labels: the same pseudo-labels and scores."""
+    import random
+
+    from kecpm.data.folders import find_seed_splits
+    from kecpm.model.config import ModelConfig
+    from kecpm.train import TrainConfig, train_splits
+
+    posts = read_jsonl(TINY)
+    for part, sub in (("train", posts[:6]), ("val", posts[5:]), ("test", posts[4:])):
+        write_jsonl(tmp_path / "splits" / "seed1" / f"{part}.jsonl", sub)
+    fresh = [p.__class__(p.id + "u", p.tokens + ["!"], p.img_id) for p in posts]
+    rng = random.Random(0)
+    rels = sorted({t.relation for p in posts for t in p.triples})
+    poison = [p.__class__(f.id, f.tokens, f.img_id, triples=[t.__class__(t.tail, rng.choice(rels), t.head)
+                                                           for t in p.triples]) for f, p in zip(fresh, posts, strict=True)]
+    write_jsonl(tmp_path / "clean.jsonl", fresh)
+    write_jsonl(tmp_path / "poison.jsonl", poison)
+    recs = []
+    for name in ("clean", "poison"):
+        [rec] = train_splits(find_seed_splits(tmp_path / "splits"),
+                             ModelConfig(use_image=False, soft_prompt_tokens=2, entity_threshold=1.0,
+                                         relation_threshold=1.0),  # say something, however unsure
+                             TrainConfig(epochs=1, batch_size=4, threads=1, progress=False, seed=3,
+                                         tune_thresholds=False),
+                             tmp_path / name, adapt_config=AdaptConfig(unlabelled=str(tmp_path / f"{name}.jsonl"),
+                                                                       self_train_rounds=1, self_train_precision=0.01))
+        recs.append(rec)
+    assert recs[0]["self_train"][0]["posts"] == recs[1]["self_train"][0]["posts"] > 0
+    assert recs[0]["test"] == recs[1]["test"]
+    pseudo = [(tmp_path / n / "seed1" / "round1" / "pseudo.jsonl").read_text() for n in ("clean", "poison")]
+    assert pseudo[0] == pseudo[1]
+    assert (tmp_path / "clean" / "seed1" / "model" / "config.json").exists()
