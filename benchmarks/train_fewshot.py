@@ -40,7 +40,9 @@ VARIANTS = {"full": [], "noknow": ["--no-knowledge"], "noimg": ["--no-image"], "
             # linear probing then fine-tuning: the warm encoder waits 3 epochs while the new heads settle
             "warm-shapes-lpft": ["--set", "model.word_shapes=true", "--set", "train.head_only_epochs=3"],
             "warm-shapes-lpft-noknow": ["--no-knowledge", "--set", "model.word_shapes=true",
-                                        "--set", "train.head_only_epochs=3"]}
+                                        "--set", "train.head_only_epochs=3"],
+            # relation extraction with the gold entities given (the MNRE setting)
+            "mre": ["--task", "mre"], "warm-shapes-mre": ["--task", "mre", "--set", "model.word_shapes=true"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"]}
 
