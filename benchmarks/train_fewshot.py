@@ -41,6 +41,8 @@ VARIANTS = {"full": [], "noknow": ["--no-knowledge"], "noimg": ["--no-image"], "
             "warm-shapes-lpft": ["--set", "model.word_shapes=true", "--set", "train.head_only_epochs=3"],
             "warm-shapes-lpft-noknow": ["--no-knowledge", "--set", "model.word_shapes=true",
                                         "--set", "train.head_only_epochs=3"],
+            # knowledge anchored to mentions: span / pair features "named in the knowledge"
+            "warm-shapes-mentions": ["--set", "model.word_shapes=true", "--set", "model.knowledge_mentions=true"],
             # relation extraction with the gold entities given (the MNRE setting)
             "mre": ["--task", "mre"], "warm-shapes-mre": ["--task", "mre", "--set", "model.word_shapes=true"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))

@@ -21,7 +21,8 @@ class ModelConfig(Config):
 
     # Saved configs without these keys predate them: load them with the behaviour they were trained with.
     SAVED_DEFAULTS: ClassVar[dict[str, object]] = {"gate_per_dimension": False, "filter_knowledge": False,
-                                                   "pair_knowledge": False, "word_shapes": False}
+                                                   "pair_knowledge": False, "word_shapes": False,
+                                                   "knowledge_mentions": False}
 
     task: Task = option(Task.JMERE, "What to extract: " + "; ".join(f"{t.value} = {s.help}" for t, s in TASKS.items()) + ".")
     encoder: str = option("", "HF encoder id or local path; empty = the packaged all-MiniLM-L6-v2.")
@@ -44,6 +45,9 @@ class ModelConfig(Config):
     gate_per_dimension: bool = option(True, "One fusion gate per hidden dimension (else a single scalar gate).")
     pair_knowledge: bool = option(
         True, "The relation head also reads the caption + knowledge with each entity pair as the query (gated).")
+    knowledge_mentions: bool = option(
+        False, "Span and pair features: whether the knowledge names the span, and both entities of a pair in one "
+               "sentence (knowledge anchored to mentions, kecpm.model.mentions).")
     knowledge_dropout: float = option(0.3, "Training probability of hiding a post's knowledge entirely.")
     max_text_tokens: int = option(128, "Subword budget of the text sequence (prefix vectors excluded).")
     max_caption_tokens: int = option(32, "Subword budget of the caption inside the knowledge sequence.")

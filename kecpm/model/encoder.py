@@ -33,6 +33,7 @@ class Encoded:
     n_words: list[int]
     side: torch.Tensor | None = None
     keys: torch.Tensor | None = None
+    know_visible: list[bool] | None = None  # per post: knowledge not dropped (training) and present
 
     def post(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Post ``b``'s word states (n, H), side states (Ls, H) and visible side tokens (Ls,)."""
@@ -105,7 +106,7 @@ class PostEncoder(nn.Module):
             emb = torch.cat([*prefix, emb], dim=1)
             mask = torch.cat([mask.new_ones(len(mask), n_pre), mask], dim=1)
         states = self.text(inputs_embeds=emb, attention_mask=mask).last_hidden_state[:, n_pre:]
-        side = keys = None
+        side = keys = visible = None
         if self.fusion is not None and batch.side_ids is not None:
             side = self.side_states(batch.side_ids, batch.side_mask)
             keys = batch.side_mask.bool()
@@ -113,10 +114,11 @@ class PostEncoder(nn.Module):
                 drop = (torch.rand(len(keys)) < self.config.knowledge_dropout).to(keys.device)  # CPU RNG
                 keys = keys & ~(batch.know_mask.bool() & drop.unsqueeze(1))
             states = self.fusion(states, side, keys)
+            visible = (keys & batch.know_mask.bool()).any(1).tolist()
         n = max(max(batch.n_words), 1)
         onehot = (batch.word_index.unsqueeze(1) == torch.arange(n, device=states.device).view(1, n, 1)).to(states.dtype)
         words = onehot @ states / onehot.sum(-1, keepdim=True).clamp(min=1)  # (B, N, H): mean of subwords
-        return Encoded(words, batch.n_words, side, keys)
+        return Encoded(words, batch.n_words, side, keys, visible)
 
     @torch.no_grad()
     def side_states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

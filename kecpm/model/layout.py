@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import torch
 
 from kecpm.data.schema import Post
+from kecpm.model.mentions import normalise
 from kecpm.model.shapes import word_shape
 
 
@@ -109,15 +110,22 @@ class InputLayout:
             cap = self.tok.encode(post.caption, add_special_tokens=False)[: self.max_caption]
         ids = [self.tok.cls_token_id, *cap, self.tok.sep_token_id]
         know: list[int] = []
-        sentences = (post.knowledge or []) if self.use_knowledge else []
-        if self.filter_knowledge:
-            sentences = relevant_sentences(sentences, post.tokens)
+        sentences = self.knowledge_sentences(post)
         if sentences:
             room = self.max_side - len(ids) - 1
             know = self.tok.encode(" ".join(sentences), add_special_tokens=False)[: max(room, 0)]
         if know:
             ids = ids + know + [self.tok.sep_token_id]
         return ids, [0] * (len(cap) + 2) + [1] * len(know) + ([0] if know else [])
+
+    def knowledge_sentences(self, post: Post) -> list[str]:
+        """The post's knowledge sentences the model reads (none without ``use_knowledge``; filtered)."""
+        sentences = (post.knowledge or []) if self.use_knowledge else []
+        return relevant_sentences(sentences, post.tokens) if self.filter_knowledge else list(sentences)
+
+    def sentences(self, post: Post) -> list[str]:
+        """``knowledge_sentences`` normalised for mention matching (``kecpm.model.mentions``)."""
+        return [normalise(s) for s in self.knowledge_sentences(post)]
 
     @property
     def has_side(self) -> bool:

@@ -12,6 +12,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -51,7 +52,7 @@ class PromptModel(nn.Module):
         self.config = config
         self.encoder = PostEncoder(config, encoder_path, side_path)
         self.labels = Labels(list(config.entity_types), list(config.relations))
-        self.spans = SpanFeatures(self.encoder.hidden, config.max_span_width)
+        self.spans = SpanFeatures(self.encoder.hidden, config.max_span_width, config.knowledge_mentions)
         self.heads = nn.ModuleDict({name: HEADS[name](config, self.encoder.hidden, self.spans, self.labels)
                                     for name in config.task_spec.heads})
         self.warm_start_info: dict[str, object] | None = None  # what a warm start copied (set by create)
@@ -158,7 +159,11 @@ class PromptModel(nn.Module):
     def views(self, posts: Sequence[Post]) -> list[PostView]:
         """Encode ``posts`` as one batch: one view per post."""
         enc = self.encoder(self.encoder.batch(list(posts)))
-        return [PostView(p, *enc.post(b)) for b, p in enumerate(posts)]
+        views = [PostView(p, *enc.post(b)) for b, p in enumerate(posts)]
+        if self.config.knowledge_mentions and enc.know_visible is not None:
+            for view, visible in zip(views, enc.know_visible, strict=True):
+                view.sentences = self.encoder.layout.sentences(view.post) if visible else []
+        return views
 
     def loss(self, posts: Sequence[Post]) -> torch.Tensor:
         """Sum of the heads' losses on a batch of gold posts."""
@@ -213,7 +218,7 @@ class PromptModel(nn.Module):
         for post, view in zip(posts, views, strict=True):
             pred = Post(post.id, post.tokens, post.img_id, post.image_path, post.caption, post.knowledge)
             if view.n:
-                view = PostView(post, view.words, view.side, view.keys)  # fresh: decoding writes entities
+                view = replace(view, post=post, entities=None)  # fresh: decoding writes entities
                 for head in self.heads.values():
                     head.decode(view, pred, th.get(head.threshold or "", 0.5))
             out.append(pred)

@@ -16,13 +16,12 @@ tuned no-relation threshold, stays as trained.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import torch
 
 from kecpm.data.schema import Post, relation_counts
-from kecpm.model.heads.base import PostView
 from kecpm.model.heads.relation import ordered_pairs
 
 if TYPE_CHECKING:
@@ -64,7 +63,7 @@ def pair_logits(model: PromptModel, posts: list[Post], gold: bool, batch_size: i
     for post, view in zip(posts, model.encode_posts(posts, batch_size), strict=True):
         if not view.n:
             continue
-        view = PostView(post, view.words, view.side, view.keys)
+        view = replace(view, post=post, entities=None)
         if gold or span is None:
             ents = rel.gold_entities(view)
         else:
@@ -84,7 +83,7 @@ def pair_logits(model: PromptModel, posts: list[Post], gold: bool, batch_size: i
             labels.append(torch.tensor([r for _, _, r in found]))
         else:
             pairs = ordered_pairs(len(ents.entities), view.words.device)
-        logits.append(rel(view.words, ents, pairs, view.side, view.keys).cpu())
+        logits.append(rel(view.words, ents, pairs, view.side, view.keys, view).cpu())
         allowed.append(rel.allowed[ents.types[pairs[:, 0]], ents.types[pairs[:, 1]]].cpu())
     model.train(was)
     n = len(model.labels.relations) + 1

@@ -9,7 +9,7 @@ without one, later heads read the post's gold entities (relation extraction with
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +17,7 @@ from torch import nn
 
 from kecpm.data.schema import Entity, Post
 from kecpm.model.config import ModelConfig
+from kecpm.model.mentions import span_flags
 
 # (logits (S, L+1), gold labels (S,)) of one post; label 0 is "none".
 Terms = tuple[torch.Tensor, torch.Tensor]
@@ -63,6 +64,7 @@ class PostView:
     side: torch.Tensor | None = None  # (Ls, H) caption + knowledge states
     keys: torch.Tensor | None = None  # (Ls,) side tokens visible to the model
     entities: EntitySet | None = None  # set by an entity head while decoding
+    sentences: list[str] = field(default_factory=list)  # normalised knowledge sentences it sees (mentions)
 
     @property
     def n(self) -> int:
@@ -76,20 +78,28 @@ class PostView:
 
 
 class SpanFeatures(nn.Module):
-    """Span representation shared by the heads: [first word; last word; mean; width embedding]."""
+    """Span representation shared by the heads: [first word; last word; mean; width embedding], plus
+    (``mentions``) a learned vector, zero at first, for spans the knowledge names."""
 
-    def __init__(self, hidden: int, max_width: int) -> None:
+    def __init__(self, hidden: int, max_width: int, mentions: bool = False) -> None:
         super().__init__()
         self.width = nn.Embedding(max_width + 1, 32)
         self.dim = 3 * hidden + 32
+        self.mention = nn.Embedding(2, self.dim, padding_idx=0) if mentions else None
+        if self.mention is not None:
+            nn.init.zeros_(self.mention.weight)
 
-    def forward(self, words: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
-        """words (N, H), spans (S, 2) [start, end) -> (S, dim)."""
+    def forward(self, words: torch.Tensor, spans: torch.Tensor, view: PostView | None = None) -> torch.Tensor:
+        """words (N, H), spans (S, 2) [start, end) -> (S, dim); ``view`` gives the knowledge sentences."""
         csum = torch.cat([words.new_zeros(1, words.size(1)), words.cumsum(0)])
         start, end = spans[:, 0], spans[:, 1]
         width = (end - start).clamp(min=1)
         mean = (csum[end] - csum[start]) / width.unsqueeze(1)
-        return torch.cat([words[start], words[end - 1], mean, self.width(width)], dim=-1)
+        reps = torch.cat([words[start], words[end - 1], mean, self.width(width)], dim=-1)
+        if self.mention is not None and view is not None and view.sentences:
+            flags = span_flags(view.sentences, view.post.tokens, [tuple(s) for s in spans.tolist()], spans.device)
+            reps = reps + self.mention(flags)
+        return reps
 
 
 class Verbalizer(nn.Module):

@@ -26,6 +26,7 @@ from kecpm.model.heads.base import (
     Verbalizer,
     weighted_ce,
 )
+from kecpm.model.mentions import pair_flags
 
 
 def schema_mask(relations: list[str], entity_types: list[str],
@@ -62,6 +63,9 @@ class RelationHead(Head):
         self.types = nn.Embedding(n_types + 1, 32)
         self.reader = PairReader(hidden) if read_side else None
         self.verbalizer = Verbalizer(4 * hidden + 64, hidden, len(labels.relations), config.head_dropout)
+        self.co_mention = nn.Embedding(2, 4 * hidden + 64, padding_idx=0) if config.knowledge_mentions else None
+        if self.co_mention is not None:
+            nn.init.zeros_(self.co_mention.weight)
         self.register_buffer("allowed", schema_mask(labels.relations, labels.entity_types, config.allowed_pairs),
                              persistent=False)
 
@@ -69,8 +73,9 @@ class RelationHead(Head):
         self.verbalizer.init_labels(embed([relation_words(r) for r in self.labels.relations]))
 
     def forward(self, words: torch.Tensor, ents: EntitySet, pairs: torch.Tensor, side: torch.Tensor | None = None,
-                keys: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (P, R+1) of ``pairs`` (P, 2) of ``ents`` in a post with word states ``words`` (N, H)."""
+                keys: torch.Tensor | None = None, view: PostView | None = None) -> torch.Tensor:
+        """Logits (P, R+1) of ``pairs`` (P, 2) of ``ents`` in a post with word states ``words`` (N, H);
+        ``view`` gives the knowledge sentences (``knowledge_mentions``)."""
         e = self.ent(ents.reps)
         spans = ents.spans
         h, t = pairs[:, 0], pairs[:, 1]
@@ -83,6 +88,8 @@ class RelationHead(Head):
         if self.reader is not None and side is not None and keys is not None:
             ctx = ctx + self.reader(torch.cat([e[h], e[t]], dim=-1), side, keys)
         x = torch.cat([e[h], e[t], e[h] * e[t], ctx, self.types(ents.types[h]), self.types(ents.types[t])], dim=-1)
+        if self.co_mention is not None and view is not None and view.sentences:
+            x = x + self.co_mention(pair_flags(view.sentences, view.post.tokens, spans.tolist(), pairs))
         return self.verbalizer(x)
 
     def gold_entities(self, view: PostView, gold: dict[tuple[int, int], int] | None = None) -> EntitySet:
@@ -96,7 +103,7 @@ class RelationHead(Head):
         names = self.labels.entity_types
         objs = [Entity(s, e, names[gold[(s, e)] - 1], view.post.span_text(s, e)) for s, e in ents]
         return EntitySet(spans, torch.tensor([gold[s] for s in ents], dtype=torch.long, device=dev),
-                         self.spans(view.words, spans), objs)
+                         self.spans(view.words, spans, view), objs)
 
     def loss_terms(self, view: PostView) -> Terms | None:
         gold_spans = view.gold_spans(self.config.max_span_width, self.labels.type_index)
@@ -109,7 +116,7 @@ class RelationHead(Head):
                 for t in view.post.triples
                 if (t.head.start, t.head.end) in ix and (t.tail.start, t.tail.end) in ix and t.relation in rix}
         pairs = ordered_pairs(len(ents.entities), view.words.device)
-        logits = self(view.words, ents, pairs, view.side, view.keys)
+        logits = self(view.words, ents, pairs, view.side, view.keys, view)
         gold = torch.tensor([rels.get((int(i), int(j)), 0) for i, j in pairs.tolist()], device=logits.device)
         return logits, gold
 
@@ -141,7 +148,7 @@ class RelationHead(Head):
         if len(ents.entities) < 2:
             return
         pairs = ordered_pairs(len(ents.entities), ents.spans.device)
-        logits = self(view.words, ents, pairs, view.side, view.keys)
+        logits = self(view.words, ents, pairs, view.side, view.keys, view)
         rp = self.probabilities(logits, self.allowed[ents.types[pairs[:, 0]], ents.types[pairs[:, 1]]])
         best_rp, best_r = rp[:, 1:].max(-1)
         best: dict[tuple[int, int], tuple[float, int, int, int]] = {}

@@ -38,7 +38,7 @@ class SpanHead(Head):
 
     def _scores(self, view: PostView) -> tuple[list[tuple[int, int]], torch.Tensor, torch.Tensor]:
         spans = enumerate_spans(view.n, self.config.max_span_width)
-        reps = self.spans(view.words, torch.tensor(spans, device=view.words.device))
+        reps = self.spans(view.words, torch.tensor(spans, device=view.words.device), view)
         return spans, reps, self.verbalizer(reps)
 
     def loss_terms(self, view: PostView) -> Terms | None:

@@ -1,0 +1,38 @@
+"""Knowledge anchored to mentions: matching, and the features it gives spans and pairs."""
+
+from __future__ import annotations
+
+import torch
+
+from kecpm.model.mentions import named_in, normalise, pair_flags, span_flags
+
+
+def test_matching_is_on_whole_normalised_words():
+    sents = [normalise("Rafael Nadal (@RafaelNadal) is dating Mery Perello."), normalise("Spain won.")]
+    toks = ["#Nadal", "and", "Mery", "Perello", "in", "Spa"]
+    assert named_in(sents, toks, [(0, 1), (2, 4), (5, 6), (1, 2)]) == [{0}, {0}, set(), set()]
+    assert span_flags(sents, toks, [(0, 1), (5, 6)]).tolist() == [1, 0]
+    assert pair_flags(sents, toks, [(0, 1), (2, 4), (5, 6)], torch.tensor([[0, 1], [0, 2]])).tolist() == [1, 0]
+    assert span_flags([], toks, [(0, 1)]).tolist() == [0]
+
+
+def test_mention_vectors_start_at_zero_and_touch_only_named_spans(make_model, tiny_posts):
+    model = make_model(use_image=False, knowledge_mentions=True, filter_knowledge=False).eval()
+    post = next(p for p in tiny_posts if p.knowledge)
+    [view] = model.views([post])
+    assert view.sentences  # the post's knowledge, normalised
+    spans = torch.tensor([(0, 2), (2, 3)])
+    flags = span_flags(view.sentences, post.tokens, [(0, 2), (2, 3)])
+    with torch.no_grad():
+        before = model.spans(view.words, spans, view)
+        assert torch.equal(before, model.spans(view.words, spans))  # zero at initialisation
+        model.spans.mention.weight[1].fill_(1.0)
+        after = model.spans(view.words, spans, view)
+    changed = (after != before).any(-1).tolist()
+    assert changed == [bool(f) for f in flags.tolist()] and any(changed)
+
+
+def test_without_the_option_views_carry_no_sentences(make_model, tiny_posts):
+    model = make_model(use_image=False).eval()
+    assert model.spans.mention is None and model.head("relation").co_mention is None
+    assert all(not v.sentences for v in model.views(tiny_posts[:2]))
