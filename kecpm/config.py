@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from kecpm.data.jsonl import atomic_write
+from kecpm.data.lines import read_text
 
 C = TypeVar("C", bound="Config")
 
@@ -50,6 +51,12 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)
 
+    def non_default(self) -> dict[str, Any]:
+        """The options that differ from their defaults (as in ``to_dict``): a key for caches that stays
+        the same when a new option with a default is added."""
+        defaults = {k: _plain(v) for k, v in self.defaults().items()}
+        return {k: v for k, v in self.to_dict().items() if k not in defaults or v != defaults[k]}
+
     def save(self, path: str | Path) -> None:
         """Write the config as indented JSON, atomically."""
         with atomic_write(path) as fh:
@@ -80,7 +87,7 @@ class Config:
     def load(cls: type[C], path: str | Path) -> C:
         """Read a saved config; keys missing from old files take the class's ``SAVED_DEFAULTS``, if any."""
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads(read_text(path))
         except json.JSONDecodeError as e:
             raise ConfigError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from e
         return cls.from_dict({**getattr(cls, "SAVED_DEFAULTS", {}), **data})
@@ -150,7 +157,7 @@ def read_config_file(path: str | Path, sections: tuple[str, ...], ignore: tuple[
     sections named in ``ignore`` (run metadata) are skipped, any other unknown section is an error."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path))
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: config file not found") from None
     except json.JSONDecodeError as e:

@@ -38,9 +38,10 @@ def default_configs() -> tuple[ModelConfig, TrainConfig]:
 
 
 def cache_key(files: dict[str, dict[str, str]], model: ModelConfig, args: TrainConfig) -> str:
-    """sha256 of the inputs' file hashes and the configs (canonical JSON), first 16 hex digits."""
-    train = {k: v for k, v in args.to_dict().items() if k not in NOT_IN_KEY}
-    blob = json.dumps({"files": files, "model": model.to_dict(), "train": train}, sort_keys=True)
+    """sha256 of the inputs' file hashes and the options that differ from their defaults (canonical
+    JSON), first 16 hex digits: adding an option with a default to a config keeps every key."""
+    train = {k: v for k, v in args.non_default().items() if k not in NOT_IN_KEY}
+    blob = json.dumps({"files": files, "model": model.non_default(), "train": train}, sort_keys=True)
     return sha256_bytes(blob.encode())[:16]
 
 

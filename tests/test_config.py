@@ -42,3 +42,13 @@ def test_old_model_config_loads_with_the_behaviour_it_was_trained_with(tmp_path)
     ModelConfig().save(tmp_path / "new.json")
     new = ModelConfig.load(tmp_path / "new.json")
     assert new.gate_per_dimension is True and new.filter_knowledge is True
+
+
+def test_non_default_lists_only_changed_options():
+    """Cache keys hash these: a new option with a default leaves every existing key alone."""
+    from kecpm.model.config import ModelConfig
+    from kecpm.train.config import TrainConfig
+
+    assert TrainConfig().non_default() == {}
+    assert TrainConfig(epochs=3, batch_size=16).non_default() == {"epochs": 3, "batch_size": 16}
+    assert ModelConfig(task="mner", word_shapes=True).non_default() == {"task": "mner", "word_shapes": True}
