@@ -1,6 +1,6 @@
 """Split manifests: the small committed record (config, source and file sha256, post ids) of a split folder.
 
-Anyone with the same MNRE files can rebuild the ``.jsonl`` files byte for byte and check them
+Anyone with the same source files (MNRE, or the Twitter CoNLL files) can rebuild the ``.jsonl`` files byte for byte and check them
 against ``manifest.json`` with ``kecpm build-splits --check``.
 """
 
@@ -10,7 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from kecpm.atomic_folder import replace_folder
 from kecpm.data.jsonl import atomic_write
+from kecpm.data.lines import read_text
 from kecpm.hashing import sha256_bytes, sha256_file
 from kecpm.splits import BuiltSplit, SplitConfig
 
@@ -30,7 +32,7 @@ def make_manifest(cfg: SplitConfig, built: dict[str, BuiltSplit]) -> dict[str, A
                 "file": f"{name}.jsonl",
                 "sha256": sha256_bytes(b.data),
                 "posts": len(b.posts),
-                "triples": sum(b.counts.values()),
+                b.labels.unit: sum(b.counts.values()),  # "triples" (MNRE) or "mentions" (MNER)
                 "below_target": b.short,
                 "ids": [p.id for p in b.posts],
             }
@@ -40,16 +42,18 @@ def make_manifest(cfg: SplitConfig, built: dict[str, BuiltSplit]) -> dict[str, A
 
 
 def write_split_folder(cfg: SplitConfig, built: dict[str, BuiltSplit]) -> Path:
-    """Write ``{train,val,test}.jsonl``, ``config.json`` and ``manifest.json`` atomically; return the folder."""
-    folder = cfg.folder
-    for name, b in built.items():
-        with atomic_write(folder / f"{name}.jsonl", "wb") as fh:
-            fh.write(b.data)
-    cfg.save(folder / "config.json")
-    with atomic_write(folder / MANIFEST) as fh:
-        json.dump(make_manifest(cfg, built), fh, indent=1, ensure_ascii=False)
-        fh.write("\n")
-    return folder
+    """Write ``{train,val,test}.jsonl``, ``config.json`` and ``manifest.json`` as one folder, replaced
+    as a whole (``replace_folder``): a failure leaves the old folder intact, never a mix of old and new
+    files; other files in it (``knowledge.jsonl``) are kept. Returns the folder."""
+    with replace_folder(cfg.folder) as tmp:
+        for name, b in built.items():
+            with atomic_write(tmp / f"{name}.jsonl", "wb") as fh:
+                fh.write(b.data)
+        cfg.save(tmp / "config.json")
+        with atomic_write(tmp / MANIFEST) as fh:  # last: a folder with a manifest is complete
+            json.dump(make_manifest(cfg, built), fh, indent=1, ensure_ascii=False)
+            fh.write("\n")
+    return cfg.folder
 
 
 def load_manifest(folder: str | Path) -> dict[str, Any]:
@@ -57,7 +61,7 @@ def load_manifest(folder: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no manifest (build the splits first, without --check)")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from e
 
@@ -73,7 +77,7 @@ def check_split_folder(cfg: SplitConfig, built: dict[str, BuiltSplit]) -> list[s
         src = manifest.get("sources", {}).get(name, {})
         if src.get("sha256") != b.source.sha256:
             problems.append(f"source {b.source.file}: sha256 {b.source.sha256[:12]}… differs from the manifest's "
-                            f"{str(src.get('sha256'))[:12]}… (different or edited MNRE data)")
+                            f"{str(src.get('sha256'))[:12]}… (different or edited source data)")
         entry = manifest.get("splits", {}).get(name)
         if entry is None:
             problems.append(f"{folder}: manifest has no {name} split")

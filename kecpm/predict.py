@@ -1,47 +1,56 @@
-"""Batch prediction with a saved model: read posts leniently, predict, write canonical JSONL."""
+"""Batch prediction with a saved model: predict posts, write canonical JSONL to a file or stdout.
+
+Posts given as raw text (``kecpm.data.inputs``) are written with their ``text`` and each entity's
+character offsets ``char_start``/``char_end`` into it; entity ``text`` is then the text as written.
+"""
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from kecpm.data.errors import BadLines, DataError
-from kecpm.data.jsonl import read_jsonl, write_jsonl
-from kecpm.data.readers import detect_format, read_posts
-from kecpm.data.schema import Post, post_id, validate_post
+from kecpm.data.jsonl import dumps_line, write_jsonl
+from kecpm.data.schema import Post
+from kecpm.data.tokenize import Token
 from kecpm.model.model import PromptModel
 
-
-def _post_from_record(rec: dict[str, Any]) -> Post:
-    if "tokens" not in rec:
-        text = rec.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise DataError('a post needs "tokens" (list of words) or "text" (a string)')
-        rec = {**rec, "tokens": text.split()}
-        rec.setdefault("id", post_id(str(rec.get("img_id") or ""), rec["tokens"]))
-    post = Post.from_dict(rec)
-    validate_post(post, relations=None)
-    return post
+Texts = Mapping[str, tuple[str, list[Token]]]
 
 
-def read_inputs(path: str | Path, bad: BadLines) -> list[Post]:
-    """Posts from JSONL lines with ``tokens`` or ``text`` (optional image_path, caption, knowledge),
-    from any file ``read_posts`` reads, or from a split folder's test file. Bad records go to ``bad``."""
-    path = Path(path)
-    if path.is_dir():  # a split folder: its test file
-        from kecpm.data.folders import part_file
+def _with_chars(entity: dict[str, Any], text: str, tokens: Sequence[Token]) -> dict[str, Any]:
+    start, end = tokens[entity["start"]].start, tokens[entity["end"] - 1].end
+    return {**entity, "text": text[start:end], "char_start": start, "char_end": end}
 
-        found = part_file(path, "test")
-        if found is None:
-            raise FileNotFoundError(f"{path}: no test file in this split folder")
-        path = found
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: file not found")
-    if path.suffix != ".jsonl" or detect_format(path) in ("mnre", "conll"):
-        return read_posts(path, bad=bad)
-    return read_jsonl(path, bad, parse=_post_from_record)
+
+def output_record(post: Post, texts: Texts) -> dict[str, Any]:
+    """``post`` as a canonical JSON record; for a post read from raw text, with the text and the
+    character offsets of every entity (and triple argument)."""
+    rec = post.to_dict()
+    if post.id not in texts:
+        return rec
+    text, tokens = texts[post.id]
+    rec["text"] = text
+    rec["entities"] = [_with_chars(e, text, tokens) for e in rec["entities"]]
+    rec["triples"] = [{**t, "head": _with_chars(t["head"], text, tokens), "tail": _with_chars(t["tail"], text, tokens)}
+                      for t in rec["triples"]]
+    return rec
+
+
+def write_predictions(preds: Sequence[Post], out: str | Path | None, texts: Texts | None = None,
+                      stream: IO[str] | None = None) -> None:
+    """Write predictions as JSON Lines to ``out`` atomically, or to ``stream`` (stdout) when ``out`` is None."""
+    records = [output_record(p, texts or {}) for p in preds]
+    if out is not None:
+        write_jsonl(out, records)
+        return
+    stream = stream or sys.stdout
+    for r in records:
+        stream.write(dumps_line(r) + "\n")
+    stream.flush()
 
 
 @dataclass
@@ -54,11 +63,14 @@ class PredictReport:
         return self.n_posts / self.seconds if self.seconds else 0.0
 
 
-def predict_file(model: PromptModel, posts: list[Post], out: str | Path,
-                 batch_size: int = 32) -> tuple[list[Post], PredictReport]:
-    """Predict ``posts`` and write them to ``out`` atomically (entities and triples with scores)."""
+def predict_posts(model: PromptModel, posts: list[Post], batch_size: int = 32) -> tuple[list[Post], PredictReport]:
+    """Predictions for ``posts`` (entities and triples with scores) and their timing."""
     t0 = time.perf_counter()
     preds = model.predict(posts, batch_size)
-    secs = time.perf_counter() - t0
-    write_jsonl(out, preds)
-    return preds, PredictReport(len(posts), secs)
+    return preds, PredictReport(len(posts), time.perf_counter() - t0)
+
+
+def unreadable_images(model: PromptModel) -> dict[str, str]:
+    """Post id -> why its image was not used (the no-image vector instead), for the summary."""
+    visual = model.encoder.visual
+    return dict(visual.unreadable) if visual is not None else {}

@@ -1,4 +1,4 @@
-"""Reproducible few-shot splits of MNRE v2 (JMERE), sampled over whole posts.
+"""Reproducible few-shot splits of MNRE v2 (JMERE) and of the Twitter MNER sets, sampled over whole posts.
 
 - ``K``-shot mode: train holds at least ``K`` triples of every relation present in MNRE train,
   chosen by a seeded greedy sampler (rarest relation first; a post brings all its triples). A
@@ -9,6 +9,8 @@
 
 Everything is deterministic for a seed: candidates are ordered by post id before a seeded shuffle,
 relations are visited by (source count, name), and the chosen posts are written in source order.
+The MNER sets (``twitter2015``, ``twitter2017``: CoNLL files) are sampled the same way over entity
+mentions per type instead of triples per relation; their test split is the official test file.
 See ``docs/splits.md``.
 """
 
@@ -18,12 +20,13 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from kecpm.config import Config, ConfigError, option
+from kecpm.data.conll import read_conll
 from kecpm.data.errors import BadLines
 from kecpm.data.jsonl import dumps_line
 from kecpm.data.mnre import MNRE_FILES, read_mnre_split
@@ -32,16 +35,45 @@ from kecpm.hashing import sha256_file
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 DEFAULT_SEEDS: tuple[int, ...] = (17, 67, 97)
+CONLL_DATASETS: tuple[str, ...] = ("twitter2015", "twitter2017")
+CONLL_FILES = {"train": "train.txt", "val": "valid.txt", "test": "test.txt"}
+LabelCounter = Callable[[Iterable[Post]], Counter[str]]
+
+
+def entity_type_counts(posts: Iterable[Post]) -> Counter[str]:
+    """Number of entity mentions per type (the labels of the MNER splits)."""
+    return Counter(e.type for p in posts for e in p.entities)
+
+
+@dataclass(frozen=True)
+class Labels:
+    """What a data set's splits are balanced over: the counting function, its unit and the label's name."""
+
+    count: LabelCounter
+    unit: str
+    name: str
+
+
+RELATIONS = Labels(relation_counts, "triples", "relation")
+ENTITY_TYPES = Labels(entity_type_counts, "mentions", "entity type")
+
+
+def labels_of(dataset: str) -> Labels:
+    """Entity types for the CoNLL MNER sets, relations for anything else (MNRE)."""
+    return ENTITY_TYPES if dataset in CONLL_DATASETS else RELATIONS
 
 
 @dataclass
 class SplitConfig(Config):
     """How one seed folder of few-shot splits is built (saved as ``config.json`` beside it)."""
 
-    data: str = option("../shared/data/mnre", "MNRE v2 folder with mnre_train.txt, 'mnre_val .txt', mnre_test.txt.")
+    data: str = option("../shared/data/mnre", "MNRE v2 folder with mnre_train.txt, 'mnre_val .txt', mnre_test.txt "
+                                              "(twitter2015/2017: train.txt, valid.txt, test.txt).")
     out: str = option("fewshot_splits", "Root folder of the splits.")
-    dataset: str = option("mnre", "Data set name: the first folder under `out`.")
-    k: int = option(5, "At least this many triples of every relation in train and val (K-shot mode).")
+    dataset: str = option("mnre", "Data set name, the first folder under `out`: twitter2015/2017 read CoNLL "
+                                  "files and balance entity types; any other name reads MNRE.")
+    k: int = option(5, "At least this many triples of every relation (MNER: mentions of every entity type) "
+                       "in train and val (K-shot mode).")
     fraction: float | None = option(None, "If set, sample this share of each relation's triples instead of K.")
     seed: int = option(17, "Sampling seed.")
     skip_bad: bool = option(False, "Skip malformed source lines (and count them) instead of stopping.")
@@ -69,10 +101,8 @@ class SplitConfig(Config):
                 "fraction": self.fraction, "seed": self.seed}
 
 
-
-
 def kshot_targets(counts: Mapping[str, int], k: int) -> dict[str, int]:
-    """``k`` triples of every relation present (the sampler takes all of a relation with fewer)."""
+    """``k`` of every label present (the sampler takes all of a label with fewer)."""
     return {r: k for r, n in counts.items() if n > 0}
 
 
@@ -90,14 +120,15 @@ class Sample:
     short: dict[str, int] = field(default_factory=dict)  # relation -> target asked for, source too small
 
 
-def greedy_sample(posts: list[Post], targets: Mapping[str, int], seed: int) -> Sample:
-    """Pick whole posts until each relation has at least its target number of triples.
+def greedy_sample(posts: list[Post], targets: Mapping[str, int], seed: int,
+                  count: LabelCounter = relation_counts) -> Sample:
+    """Pick whole posts until each label (by ``count``: relations, or entity types) reaches its target.
 
-    Relations are visited rarest first (by source count, then name); for each, posts holding it are
+    Labels are visited rarest first (by source count, then name); for each, posts holding it are
     taken in a seeded random order (independent of the input order) until its target is met.
     """
-    source = relation_counts(posts)
-    rels_of = [relation_counts([p]) for p in posts]
+    source = count(posts)
+    rels_of = [count([p]) for p in posts]
     order = sorted(range(len(posts)), key=lambda i: (posts[i].id, i))
     random.Random(seed).shuffle(order)
     have: Counter[str] = Counter()
@@ -115,11 +146,12 @@ def greedy_sample(posts: list[Post], targets: Mapping[str, int], seed: int) -> S
 
 
 def sample_posts(posts: list[Post], cfg: SplitConfig) -> Sample:
-    """Sample by ``cfg``: K-shot, or per-relation fraction when ``cfg.fraction`` is set."""
-    counts = relation_counts(posts)
+    """Sample by ``cfg``: K-shot, or per-label fraction when ``cfg.fraction`` is set."""
+    count = labels_of(cfg.dataset).count
+    counts = count(posts)
     if cfg.fraction is not None:
-        return greedy_sample(posts, fraction_targets(counts, cfg.fraction), cfg.seed)
-    return greedy_sample(posts, kshot_targets(counts, cfg.k), cfg.seed)
+        return greedy_sample(posts, fraction_targets(counts, cfg.fraction), cfg.seed, count)
+    return greedy_sample(posts, kshot_targets(counts, cfg.k), cfg.seed, count)
 
 
 def total_variation(p: Mapping[str, int], q: Mapping[str, int]) -> float:
@@ -134,11 +166,9 @@ def split_bytes(posts: Iterable[Post]) -> bytes:
     return "".join(dumps_line(p.to_dict()) + "\n" for p in posts).encode("utf-8")
 
 
-
-
 @dataclass
 class Source:
-    """One MNRE source file read into posts, with its sha256 and the number of skipped lines."""
+    """One source file (MNRE or CoNLL) read into posts, with its sha256 and the number of skipped lines."""
 
     name: str
     file: str
@@ -147,14 +177,19 @@ class Source:
     skipped: int = 0
 
 
-def load_sources(data: str | Path, skip_bad: bool = False) -> dict[str, Source]:
-    """Read MNRE train, val and test from ``data`` (read once, shared by every seed)."""
+def load_sources(data: str | Path, skip_bad: bool = False, dataset: str = "mnre") -> dict[str, Source]:
+    """Read train, val and test from ``data`` (read once, shared by every seed): the CoNLL files
+    ``train.txt``, ``valid.txt``, ``test.txt`` for twitter2015/twitter2017, else MNRE's."""
+    conll = dataset in CONLL_DATASETS
     sources = {}
     for name in SPLITS:
         bad = BadLines(skip=skip_bad)
-        posts = read_mnre_split(data, name, bad)
-        file = MNRE_FILES[name]
-        sources[name] = Source(name, file, sha256_file(Path(data) / file), posts, bad.count)
+        file = (CONLL_FILES if conll else MNRE_FILES)[name]
+        path = Path(data) / file
+        if conll and not path.exists():
+            raise FileNotFoundError(f"{path}: {dataset} CoNLL file not found (is the data folder right?)")
+        posts = read_conll(path, bad) if conll else read_mnre_split(data, name, bad)
+        sources[name] = Source(name, file, sha256_file(path), posts, bad.count)
     return sources
 
 
@@ -166,6 +201,7 @@ class BuiltSplit:
     posts: list[Post]
     source: Source
     short: dict[str, int] = field(default_factory=dict)
+    labels: Labels = RELATIONS
 
     @cached_property
     def data(self) -> bytes:
@@ -173,27 +209,28 @@ class BuiltSplit:
 
     @property
     def counts(self) -> Counter[str]:
-        return relation_counts(self.posts)
+        return self.labels.count(self.posts)
 
     @property
     def source_counts(self) -> Counter[str]:
-        return relation_counts(self.source.posts)
+        return self.labels.count(self.source.posts)
 
     @property
     def distance(self) -> float:
-        """Total variation distance of the relation distribution from the source's."""
+        """Total variation distance of the label distribution from the source's."""
         return total_variation(self.counts, self.source_counts)
 
 
 def build_splits(cfg: SplitConfig, sources: Mapping[str, Source] | None = None) -> dict[str, BuiltSplit]:
     """Build train and val (sampled) and test (whole) in memory from ``sources`` or ``cfg.data``."""
-    sources = sources or load_sources(cfg.data, cfg.skip_bad)
+    sources = sources or load_sources(cfg.data, cfg.skip_bad, cfg.dataset)
+    labels = labels_of(cfg.dataset)
     built = {}
     for name in SPLITS:
         src = sources[name]
         if name == "test":
-            built[name] = BuiltSplit(name, list(src.posts), src)
+            built[name] = BuiltSplit(name, list(src.posts), src, labels=labels)
         else:
             sample = sample_posts(src.posts, cfg)
-            built[name] = BuiltSplit(name, sample.posts, src, sample.short)
+            built[name] = BuiltSplit(name, sample.posts, src, sample.short, labels)
     return built

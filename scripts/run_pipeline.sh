@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job, end to end on the real data: K-shot splits, LLM knowledge, training, evaluation.
+# The main job, end to end on the real data: K-shot splits, LLM knowledge, training, evaluation, report.
 # Knobs (environment): KECPM_DATA (../shared/data), KECPM_SHOTS (5), KECPM_SEEDS ("17 67 97"),
 # KECPM_BACKEND (auto: vllm if installed; "import" takes the paper's knowledge with import-knowledge instead),
 # KECPM_LLM (smollm2), KECPM_EPOCHS, KECPM_MAX_MINUTES (5, per seed), KECPM_RUNS (runs),
@@ -22,34 +22,37 @@ SPLITS=fewshot_splits/mnre/K$K
 start=$(date +%s)
 step() { printf '\n== %s (%ss)\n' "$1" "$(( $(date +%s) - start ))" >&2; }
 
-step "1/5 K=$K splits from $DATA/mnre, seeds $SEEDS"
+step "1/6 K=$K splits from $DATA/mnre, seeds $SEEDS"
 "$KECPM" build-splits --k "$K" --seeds "$SEEDS" --data "$DATA/mnre" -q
 if [ "$K" = 5 ] && [ "$SEEDS" = "17 67 97" ]; then "$KECPM" build-splits --k 5 --data "$DATA/mnre" --check -q; fi
 
 dirs=(); for s in $SEEDS; do dirs+=("$SPLITS/seed$s"); done
 if [ "$BACKEND" = import ]; then
-  step "2/5 knowledge imported from $DATA/fs-jmere (the paper's ChatGPT knowledge)"
+  step "2/6 knowledge imported from $DATA/fs-jmere (the paper's ChatGPT knowledge)"
   "$KECPM" import-knowledge "${dirs[@]}" --source "$DATA/fs-jmere"
 else
-  step "2/5 knowledge with $LLM ($BACKEND backend); answers cached, a rerun is free"
+  step "2/6 knowledge with $LLM ($BACKEND backend); answers cached, a rerun is free"
   "$KECPM" gen-knowledge "${dirs[@]}" --backend "$BACKEND" --model "$LLM"
 fi
 
 warm=(); start_from="the plain encoder (KECPM_WARM_START=0)"
 if [ "$WARM" = 1 ]; then
-  step "3/5 entity model from the Twitter-2015/2017 NER train sets (kecpm pretrain-entities; cached, a rerun is free)"
+  step "3/6 entity model from the Twitter-2015/2017 NER train sets (kecpm pretrain-entities; cached, a rerun is free)"
   init=$("$KECPM" pretrain-entities --data-dir "$DATA")
   warm=(--init-from "$init" --set model.word_shapes=true); start_from="the entity model $init"
 else
-  step "3/5 no entity model (KECPM_WARM_START=0)"
+  step "3/6 no entity model (KECPM_WARM_START=0)"
 fi
 
-step "4/5 train and score one model per seed (at most $MAXMIN min each; the best epoch is kept)"
+step "4/6 train and score one model per seed (at most $MAXMIN min each; the best epoch is kept)"
 "$KECPM" train --shots "$K" --seeds "$SEEDS" --out "$RUNS" --name "mnre-K$K" --max-minutes "$MAXMIN" \
   ${KECPM_EPOCHS:+--epochs "$KECPM_EPOCHS"} "${warm[@]}"
 
-step "5/5 evaluate the first seed's test predictions again with kecpm evaluate"
+step "5/6 evaluate the first seed's test predictions again with kecpm evaluate"
 first=${SEEDS%% *}
 "$KECPM" evaluate --gold "$SPLITS/seed$first/test.jsonl" --pred "$RUNS/mnre-K$K/seed$first/predictions.jsonl" \
   --out "$RUNS/mnre-K$K/seed$first/evaluate.json"
-step "done: summary in $RUNS/mnre-K$K/summary.csv; models started from $start_from"
+
+step "6/6 report: per-relation F1, confusion matrix and learning curves (PNG) and report.md"
+"$KECPM" report "$RUNS/mnre-K$K"
+step "done: summary in $RUNS/mnre-K$K/summary.csv, report in $RUNS/mnre-K$K/report.md; models started from $start_from"

@@ -109,3 +109,42 @@ def test_real_test_set_against_itself(shared_data: Path) -> None:
     s = score(posts, posts)
     assert s.rel_strict.n_gold == 640 and s.rel_strict.f1 == 1.0 and s.macro_f1 == 1.0
     assert len(s.per_relation) == 19
+
+
+def test_macro_over_gold_or_all_relations() -> None:
+    """Gold: 4 relations present, F1 1, 0, 0, 0. All: the same F1s over the 21 of the schema."""
+    extra = Triple(E(0, 1, "loc", "Paris"), "locate_at", E(2, 3, "loc", "France"))  # predicted only
+    pred = perturbed()
+    pred[1].triples.append(extra)
+    s = score(gold(), pred)
+    assert s.per_relation["locate_at"].n_gold == 0 and s.per_relation["locate_at"].n_pred == 1
+    assert s.macro("gold") == s.macro_f1 == pytest.approx(1 / 4)
+    assert s.macro("all") == s.macro_f1_all == pytest.approx(1 / 21)
+    assert score(gold(), gold()).macro("all") == pytest.approx(4 / 21)  # 17 relations absent: F1 0 each
+    assert score(gold(), gold(), relations=("member_of", "peer")).macro("all") == 1.0
+    d = s.to_dict()
+    assert d["macro_f1"] == pytest.approx(1 / 4) and d["macro_f1_all"] == pytest.approx(1 / 21)
+    with pytest.raises(ValueError, match="unknown macro"):
+        s.macro("some")
+
+
+def test_name_mode_predictions_outside_the_schema_are_false_positives() -> None:
+    """Free-form output: an unknown relation and an unknown entity type are kept, and match nothing."""
+    from kecpm.evaluate import free_form_post
+
+    g = gold()[:1]
+    obj = Post("a", TOKENS_A, "a.jpg", triples=[
+        Triple(E(0, 0, "per", "alice smith"), "member_of", E(0, 0, "org", "acme")),  # right
+        Triple(E(0, 0, "per", "alice smith"), "works_for", E(0, 0, "org", "acme")),  # unknown relation
+        Triple(E(0, 0, "person", "bob"), "peer", E(0, 0, "per", "carol")),  # unknown entity type
+    ]).to_dict()
+    post = free_form_post(obj)
+    assert len(post.triples) == 3
+    s = score(g, [post], match="name")
+    assert (s.rel_strict.tp, s.rel_strict.n_pred, s.rel_strict.n_gold) == (1, 3, 2)
+    assert s.rel_strict.precision == pytest.approx(1 / 3)
+    assert s.per_relation["works_for"].n_pred == 1 and s.per_relation["works_for"].n_gold == 0
+    assert s.macro("gold") == pytest.approx(1 / 2)  # member_of 1, peer 0; works_for has no gold
+    assert (s.entity.tp, s.entity.n_pred, s.entity.n_gold) == (3, 4, 4)  # bob/person matches no gold bob/per
+    with pytest.raises(DataError, match="empty text"):
+        free_form_post({"tokens": [], "triples": []})

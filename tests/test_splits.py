@@ -17,9 +17,11 @@ from kecpm.manifest import check_split_folder, make_manifest, write_split_folder
 from kecpm.splits import (
     SplitConfig,
     build_splits,
+    entity_type_counts,
     fraction_targets,
     greedy_sample,
     kshot_targets,
+    load_sources,
     sample_posts,
     split_bytes,
     total_variation,
@@ -176,3 +178,75 @@ def test_manifest_written_and_checked(tiny_mnre: Path, tmp_path: Path) -> None:
     manifest["config"]["seed"] = 1
     (folder / "manifest.json").write_text(json.dumps(manifest))
     assert any("manifest was built with" in p for p in check_split_folder(cfg, build_splits(cfg)))
+
+
+# --- MNER splits: entity mentions per type, CoNLL sources ----------------------------------------
+
+def test_entity_type_sampler_counts_mentions_not_triples() -> None:
+    """Posts with entities and no triples: K mentions of every type, the rare type's posts first."""
+    def ner_post(i: int, types: list[str]) -> Post:
+        tokens = [f"x{i}_{j}" for j in range(len(types))]
+        return Post(post_id(f"{i}.jpg", tokens), tokens, f"{i}.jpg",
+                    entities=[Entity(j, j + 1, t, tokens[j]) for j, t in enumerate(types)])
+
+    posts = [ner_post(i, ["per", "misc"] if i < 4 else ["per", "org"] if i % 2 else ["loc"]) for i in range(60)]
+    sample = greedy_sample(posts, kshot_targets(entity_type_counts(posts), 3), seed=17, count=entity_type_counts)
+    counts = entity_type_counts(sample.posts)
+    assert all(counts[t] >= 3 for t in ("per", "misc", "org", "loc")) and sample.short == {}
+    assert relation_counts(sample.posts) == Counter()
+    assert greedy_sample(posts, kshot_targets(relation_counts(posts), 3), seed=17).posts == []
+
+
+def _twitter2017_config(shared_data: Path, tmp_path: Path, seed: int) -> SplitConfig:
+    return SplitConfig(data=str(shared_data / "twitter2017"), out=str(tmp_path), dataset="twitter2017", k=5, seed=seed)
+
+
+def test_twitter2017_kshot_has_k_mentions_of_every_type(shared_data: Path, tmp_path: Path) -> None:
+    sources = load_sources(shared_data / "twitter2017", dataset="twitter2017")
+    assert {n: s.file for n, s in sources.items()} == {"train": "train.txt", "val": "valid.txt", "test": "test.txt"}
+    for seed in (17, 67, 97):
+        cfg = _twitter2017_config(shared_data, tmp_path, seed)
+        built = build_splits(cfg, sources)
+        for name in ("train", "val"):
+            counts = built[name].counts
+            assert set(counts) == {"per", "org", "loc", "misc"} and min(counts.values()) >= 5, (seed, name, counts)
+            assert len(built[name].posts) < 30 and not built[name].short
+        test = built["test"]
+        assert [p.id for p in test.posts] == [p.id for p in sources["test"].posts] and len(test.posts) == 723
+        assert sum(test.counts.values()) == 1351
+        manifest = make_manifest(cfg, built)
+        assert manifest["splits"]["train"]["mentions"] == sum(built["train"].counts.values())
+        assert "triples" not in manifest["splits"]["train"]
+        assert manifest["config"] == {"dataset": "twitter2017", "k": 5, "fraction": None, "seed": seed}
+
+
+def test_twitter2017_same_seed_same_ids(shared_data: Path, tmp_path: Path) -> None:
+    sources = load_sources(shared_data / "twitter2017", dataset="twitter2017")
+    ids = {}
+    for seed in (17, 17, 67):
+        built = build_splits(_twitter2017_config(shared_data, tmp_path, seed), sources)
+        got = {n: [p.id for p in b.posts] for n, b in built.items()}
+        assert ids.setdefault(seed, got) == got
+    assert ids[17]["train"] != ids[67]["train"]
+    again = build_splits(_twitter2017_config(shared_data, tmp_path, 17))  # sources read afresh
+    assert {n: [p.id for p in b.posts] for n, b in again.items()} == ids[17]
+
+
+def test_twitter2017_build_then_check_cli(shared_data: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kecpm.cli import app
+
+    args = ["build-splits", "--dataset", "twitter2017", "--k", "5", "--seeds", "17,97", "--out", str(tmp_path),
+            "--data", str(shared_data / "twitter2017"), "-q"]
+    runner = CliRunner()
+    built = runner.invoke(app, args)
+    assert built.exit_code == 0, built.output
+    folder = tmp_path / "twitter2017" / "K5" / "seed97"
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "manifest.json", "test.jsonl",
+                                                         "train.jsonl", "val.jsonl"]
+    checked = runner.invoke(app, [*args, "--check"])
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.count("rebuilt splits match manifest.json") == 2
+    (folder / "train.jsonl").write_text("")
+    assert runner.invoke(app, [*args, "--check"]).exit_code == 1

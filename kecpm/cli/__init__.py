@@ -6,7 +6,15 @@ import logging
 
 import typer
 
-from kecpm.cli import data_cmds, knowledge_cmds, options_cmds, train_cmds
+from kecpm.cli import (
+    compare_cmds,
+    data_cmds,
+    knowledge_cmds,
+    options_cmds,
+    predict_cmds,
+    report_cmds,
+    train_cmds,
+)
 from kecpm.cli.common import setup_logging
 from kecpm.progress import quiet_transformers
 
@@ -28,7 +36,10 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug
 data_cmds.register(app)
 knowledge_cmds.register(app)
 train_cmds.register(app)
+predict_cmds.register(app)
 options_cmds.register(app)
+report_cmds.register(app)
+compare_cmds.register(app)
 
 
 def main() -> None:

@@ -8,18 +8,19 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from kecpm.cli.common import console, friendly_errors
-from kecpm.data.errors import BadLines
+from kecpm.cli.common import friendly_errors, say, stdout
+from kecpm.data.errors import BadLines, DataError
+from kecpm.data.images import missing_images
+from kecpm.data.inputs import INPUT_FORMATS, STDIN, read_inputs, sniff
 from kecpm.data.jsonl import atomic_write, read_jsonl
-from kecpm.data.readers import FORMATS, detect_format, read_posts
-from kecpm.data.schema import Post, relation_counts
-from kecpm.evaluate import MATCHES, PRF, Scores, score
+from kecpm.data.readers import detect_format, read_posts, require_posts
+from kecpm.data.schema import Post, duplicate_ids, first_of_each_id, relation_counts
+from kecpm.evaluate import MACRO, MATCHES, PRF, Scores, free_form_post, score
 from kecpm.manifest import check_split_folder, write_split_folder
 from kecpm.paths import default_data_dir
-from kecpm.splits import DEFAULT_SEEDS, BuiltSplit, SplitConfig, build_splits, load_sources
+from kecpm.splits import CONLL_DATASETS, DEFAULT_SEEDS, BuiltSplit, SplitConfig, build_splits, load_sources
 
 data_app = typer.Typer(help="Fetch and inspect data files.", no_args_is_help=True)
 
@@ -43,12 +44,13 @@ def _parse_seeds(values: list[str] | None) -> list[int]:
 def _split_table(seed: int, b: BuiltSplit) -> Table:
     counts, source = b.counts, b.source_counts
     n, n_src = sum(counts.values()), sum(source.values())
-    table = Table(title=f"seed {seed} · {b.name}: {len(b.posts)} posts, {n} triples "
-                        f"(source {b.source.file}: {len(b.source.posts)} posts, {n_src} triples)",
+    unit = b.labels.unit
+    table = Table(title=f"seed {seed} · {b.name}: {len(b.posts)} posts, {n} {unit} "
+                        f"(source {b.source.file}: {len(b.source.posts)} posts, {n_src} {unit})",
                   caption=f"total variation distance from the source distribution: {b.distance:.3f}",
                   title_justify="left", caption_justify="left")
-    for col in ("relation", "split", "share %", "source", "share %", "taken %"):
-        table.add_column(col, justify="left" if col == "relation" else "right")
+    for col in (b.labels.name, "split", "share %", "source", "share %", "taken %"):
+        table.add_column(col, justify="left" if col == b.labels.name else "right")
     for rel in sorted(source, key=lambda r: (-source[r], r)):
         c = counts.get(rel, 0)
         mark = " *" if rel in b.short else ""
@@ -59,64 +61,79 @@ def _split_table(seed: int, b: BuiltSplit) -> Table:
 
 @friendly_errors
 def build_splits_cmd(
-    k: int = typer.Option(5, "--k", help="At least K triples of every relation present in train and val."),
+    k: int = typer.Option(5, "--k", help="At least K triples of every relation present in train and val "
+                                         "(twitter2015/2017: K mentions of every entity type)."),
     seeds: list[str] = typer.Option(None, "--seeds", show_default="17 67 97",
                                     help="Sampling seeds: '17 67 97', '17,67' or repeated --seeds."),
     fraction: float = typer.Option(None, "--fraction",
                                    help="Sample this share of each relation's triples instead (e.g. 0.07)."),
-    data: Path = typer.Option(None, "--data", show_default="$KECPM_DATA/mnre or ../shared/data/mnre",
-                              help="MNRE v2 folder (mnre_train.txt, 'mnre_val .txt', mnre_test.txt)."),
+    data: Path = typer.Option(None, "--data", show_default="$KECPM_DATA/<dataset> or ../shared/data/<dataset> "
+                                                           "(mnre for any other data set)",
+                              help="MNRE v2 folder (mnre_train.txt, 'mnre_val .txt', mnre_test.txt), or for "
+                                   "twitter2015/2017 the CoNLL folder (train.txt, valid.txt, test.txt)."),
     out: Path = typer.Option(Path("fewshot_splits"), "--out", help="Root folder of the splits."),
-    dataset: str = typer.Option("mnre", "--dataset", help="Data set name, the first folder under --out."),
+    dataset: str = typer.Option("mnre", "--dataset", help="Data set name, the first folder under --out: "
+                                                          "twitter2015 or twitter2017 (MNER, CoNLL files), "
+                                                          "else MNRE."),
     check: bool = typer.Option(False, "--check", help="Rebuild in memory and verify against manifest.json; "
                                                       "write nothing."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed source lines and count them."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-relation tables."),
 ) -> None:
-    """Build reproducible few-shot splits: fewshot_splits/<dataset>/K<k>/seed<s>/{train,val,test}.jsonl."""
-    data = data or default_data_dir() / "mnre"
+    """Build reproducible few-shot splits: fewshot_splits/<dataset>/K<k>/seed<s>/{train,val,test}.jsonl.
+
+    --dataset mnre (default) balances relations; twitter2015/twitter2017 (MNER) balance entity types.
+    """
+    data = data or default_data_dir() / (dataset if dataset in CONLL_DATASETS else "mnre")
     configs = [SplitConfig(data=str(data), out=str(out), dataset=dataset, k=k, fraction=fraction, seed=s,
                            skip_bad=skip_bad) for s in _parse_seeds(seeds)]
-    sources = load_sources(data, skip_bad)
+    sources = load_sources(data, skip_bad, dataset)
     for src in sources.values():
         if src.skipped:
-            console.print(f"[yellow]skipped {src.skipped} bad line(s) in {escape(src.file)}[/]",
-                          highlight=False, soft_wrap=True)
+            say(f"skipped {src.skipped} bad line(s) in {src.file}", "yellow")
     failed = False
     for cfg in configs:
         built = build_splits(cfg, sources)
         if check:
             problems = check_split_folder(cfg, built)
             for p in problems:
-                console.print(f"[bold red]mismatch:[/] {escape(p)}", highlight=False, soft_wrap=True)
+                say(p, "bold red", "mismatch:")
             if problems:
                 failed = True
             else:
-                console.print(f"[green]ok[/] {escape(str(cfg.folder))}: rebuilt splits match manifest.json",
-                              highlight=False, soft_wrap=True)
+                say(f"{cfg.folder}: rebuilt splits match manifest.json", "green", "ok")
             continue
         folder = write_split_folder(cfg, built)
         if not quiet:
             for b in built.values():
-                console.print(_split_table(cfg.seed, b))
+                stdout.print(_split_table(cfg.seed, b))
         for b in built.values():
             if b.short:
-                console.print(f"[yellow]{b.name}: {len(b.short)} relation(s) have fewer triples in "
-                              f"{escape(b.source.file)} than asked, all taken{'' if quiet else ' (* above)'}: "
-                              f"{', '.join(b.short)}[/]",
-                              highlight=False, soft_wrap=True)
-        sizes = ", ".join(f"{b.name} {len(b.posts)} posts/{sum(b.counts.values())} triples "
+                say(f"{b.name}: {len(b.short)} {b.labels.name}(s) have fewer {b.labels.unit} in {b.source.file} "
+                    f"than asked, all taken{'' if quiet else ' (* above)'}: {', '.join(b.short)}", "yellow")
+            if not b.posts:
+                say(f"{b.name}: 0 posts: {Path(data) / b.source.file} holds no post with a {b.labels.name}; "
+                    f"check the source files (the {b.name} split is empty)", "yellow", "warning:")
+        sizes = ", ".join(f"{b.name} {len(b.posts)} posts/{sum(b.counts.values())} {b.labels.unit} "
                           f"(TV {b.distance:.3f})" for b in built.values())
-        console.print(f"[green]wrote[/] {folder}: {sizes}", highlight=False, soft_wrap=True)
+        say(f"{folder}: {sizes}", "green", "wrote")
     if failed:
-        console.print("[bold red]error:[/] split check failed; rebuild with the same data and options, "
-                      "or regenerate the manifests", soft_wrap=True)
+        say("split check failed; rebuild with the same data and options, or regenerate the manifests",
+            "bold red", "error:")
         raise typer.Exit(1)
 
 
-def _scores_table(s: Scores) -> Table:
+def macro_caption(s: Scores, over: str) -> str:
+    """The printed macro F1 (percent) and what it averages over."""
+    if over == "all":
+        return f"macro F1 over all {len(s.relations)} relations of the schema (rel-strict, %): {_pct(s.macro(over))}"
+    n = sum(1 for p in s.per_relation.values() if p.n_gold)
+    return f"macro F1 over the {n} relations present in gold (rel-strict, %): {_pct(s.macro(over))}"
+
+
+def _scores_table(s: Scores, over: str = "gold") -> Table:
     table = Table(title="scores (micro, %)", title_justify="left",
-                  caption=f"macro F1 over gold relations (rel-strict): {_pct(s.macro_f1)}", caption_justify="left")
+                  caption=macro_caption(s, over), caption_justify="left")
     for col in ("level", "P", "R", "F1", "correct", "predicted", "gold"):
         table.add_column(col, justify="left" if col == "level" else "right")
     for name, prf in (("entity", s.entity), ("rel-strict", s.rel_strict), ("rel-boundary", s.rel_boundary)):
@@ -137,13 +154,22 @@ def _relation_table(per: dict[str, PRF]) -> Table:
 
 def _read(path: Path, fmt: str, skip_bad: bool, spans: bool = True) -> list[Post]:
     bad = BadLines(skip=skip_bad)
-    if not spans and path.exists() and detect_format(path) == "jsonl":
-        posts = read_jsonl(path, bad, spans=False)
+    if not spans and path.is_file() and detect_format(path) == "jsonl":
+        # name-only predictions: labels outside the schema are kept and scored as false positives
+        posts = require_posts(read_jsonl(path, bad, parse=free_form_post), path, bad)
     else:
         posts = read_posts(path, fmt, bad)
     if bad.count:
-        console.print(f"[yellow]{path}: skipped {bad.count} bad line(s); first: {escape(str(bad.errors[0]))}[/]",
-                      highlight=False, soft_wrap=True)
+        say(f"{path}: skipped {bad.count} bad line(s); first: {bad.errors[0]}", "yellow")
+    return posts
+
+
+def _unique(posts: list[Post], path: Path) -> list[Post]:
+    """``posts`` with no post id twice, else a DataError naming the file."""
+    dup = duplicate_ids(posts)
+    if dup:
+        raise DataError(f"{len(dup)} post id(s) occur more than once, e.g. {dup[0]}; "
+                        "merge each post's triples into one record", path)
     return posts
 
 
@@ -154,20 +180,32 @@ def evaluate_cmd(
     match: str = typer.Option("span", "--match", help=f"Entity matching: {' | '.join(MATCHES)} "
                                                       "(name = lower-cased entity text, for outputs "
                                                       "without offsets)."),
-    out: Path = typer.Option(Path("results.json"), "--out", help="Where to write the scores as JSON."),
+    macro: str = typer.Option("gold", "--macro", metavar="gold|all",
+                              help="Macro F1 printed: over the relations present in gold, or over all 21 "
+                                   "relations of the schema (absent ones count as 0, as in the paper's code). "
+                                   "The JSON holds both (macro_f1, macro_f1_all)."),
+    out: Path = typer.Option(Path("results.json"), "--out", help="Where to write the scores as JSON "
+                                                                 "(fractions in [0, 1], see docs/evaluate.md)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed lines and count them."),
 ) -> None:
-    """Score predictions: entity, rel-strict and rel-boundary P/R/F1, macro F1, per relation."""
+    """Score predictions: entity, rel-strict and rel-boundary P/R/F1, macro F1, per relation.
+
+    Tables (percent) go to stdout, messages to stderr.
+    """
     if match not in MATCHES:
         raise typer.BadParameter(f"{match!r}; expected one of {', '.join(MATCHES)}", param_hint="--match")
-    s = score(_read(gold, "auto", skip_bad), _read(pred, "auto", skip_bad, spans=match == "span"), match=match)
-    console.print(_scores_table(s))
-    console.print(_relation_table(s.per_relation))
-    result = {"gold": str(gold), "pred": str(pred), "match": match, **s.to_dict()}
+    macro = macro.removeprefix("over=")
+    if macro not in MACRO:
+        raise typer.BadParameter(f"{macro!r}; expected one of {', '.join(MACRO)}", param_hint="--macro")
+    s = score(_unique(_read(gold, "auto", skip_bad), gold),
+              _unique(_read(pred, "auto", skip_bad, spans=match == "span"), pred), match=match)
+    stdout.print(_scores_table(s, macro))
+    stdout.print(_relation_table(s.per_relation))
+    result = {"gold": str(gold), "pred": str(pred), "match": match, "macro_printed": macro, **s.to_dict()}
     with atomic_write(out) as fh:
         json.dump(result, fh, indent=2)
         fh.write("\n")
-    console.print(f"wrote {out}", highlight=False, soft_wrap=True)
+    say(out, label="wrote")
 
 
 @data_app.command("fetch")
@@ -184,33 +222,50 @@ def fetch_cmd(
 
     done = fetch_mnre(out, base_url or MNRE_BASE_URL, timeout=timeout, show_progress=sys.stderr.isatty())
     for f in done:
-        console.print(f"{f.status:>10}  {f.path}", highlight=False, soft_wrap=True)
-    console.print(f"[green]ok[/] sha256 verified; use --data {escape(str(done[0].path.parent))}",
-                  highlight=False, soft_wrap=True)
+        say(f"{f.status:>10}  {f.path}")
+    say(f"sha256 verified; use --data {done[0].path.parent}", "green", "ok")
 
 
 @data_app.command("stats")
 @friendly_errors
 def stats_cmd(
-    files: list[Path] = typer.Argument(..., help="Files in any readable format."),
-    fmt: str = typer.Option("auto", "--format", help=f"One of {', '.join(FORMATS)}."),
+    files: list[Path] = typer.Argument(..., help="Files in any readable format (JSONL with text or tokens, "
+                                                 "plain text one post per line, MNRE, JMERE, CoNLL), or - for stdin."),
+    fmt: str = typer.Option("auto", "--format", help=f"One of {', '.join(INPUT_FORMATS)}."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip malformed lines and count them."),
+    image_dir: Path | None = typer.Option(None, "--image-dir", help="Folder of the posts' images (img_id names "
+                                                                    "the file): count the posts whose image is there."),
 ) -> None:
     """Counts of posts, triples, entities and relations of data files."""
     summary = Table(title="files", title_justify="left")
-    for col in ("file", "format", "posts", "triples", "entities", "rels", "caption", "know."):
+    cols = ("file", "format", "posts", "triples", "entities", "rels", "caption", "know.", *(("images",) if image_dir else ()))
+    for col in cols:
         summary.add_column(col, justify="left" if col in ("file", "format") else "right",
                            overflow="fold" if col == "file" else "ellipsis")
     per_file = []
     for path in files:
-        posts = _read(path, fmt, skip_bad)
+        bad = BadLines(skip=skip_bad)
+        posts = read_inputs(path, bad, fmt, image_dir=image_dir).posts
+        if bad.count:
+            say(f"{path}: skipped {bad.count} bad line(s); first: {bad.errors[0]}", "yellow")
+        dup = duplicate_ids(posts)
+        if dup:
+            posts = first_of_each_id(posts)
+            say(f"{path}: {len(dup)} post id(s) occur more than once (e.g. {dup[0]}); each counted once "
+                "(its first record)", "yellow")
         counts = relation_counts(posts)
         per_file.append((path, counts))
-        summary.add_row("/".join(path.parts[-2:]), detect_format(path) if fmt == "auto" else fmt, str(len(posts)),
+        missing = missing_images(posts) if image_dir else []
+        if missing:
+            say(f"{path}: {len(missing)} post(s) have no image file in {image_dir} (e.g. post {missing[0].id}: "
+                f"{missing[0].image_path})", "yellow", "warning:")
+        shown = "stdin" if str(path) == STDIN else sniff(path) if fmt == "auto" else fmt
+        summary.add_row("/".join(path.parts[-2:]), "jsonl" if shown == "records" else shown, str(len(posts)),
                         str(sum(counts.values())), str(sum(len(p.entities) for p in posts)), str(len(counts)),
                         str(sum(p.caption is not None for p in posts)),
-                        str(sum(p.knowledge is not None for p in posts)))
-    console.print(summary)
+                        str(sum(p.knowledge is not None for p in posts)),
+                        *((str(sum(bool(p.image_path) for p in posts) - len(missing)),) if image_dir else ()))
+    stdout.print(summary)
     rels = sorted({r for _, c in per_file for r in c})
     if rels:
         table = Table(title="triples per relation", title_justify="left")
@@ -219,7 +274,7 @@ def stats_cmd(
             table.add_column("/".join(path.parts[-2:]), justify="right", overflow="fold")
         for rel in rels:
             table.add_row(rel, *(str(c.get(rel, 0)) for _, c in per_file))
-        console.print(table)
+        stdout.print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,15 @@ import typer
 from rich.table import Table
 from typer.core import TyperCommand
 
-from kecpm.cli.common import config_file_option, config_flag, console, friendly_errors, set_option
+from kecpm.cli.common import (
+    config_file_option,
+    config_flag,
+    console,
+    friendly_errors,
+    one_line,
+    say,
+    set_option,
+)
 from kecpm.config import ConfigError
 from kecpm.knowledge.config import SECTIONS, KnowledgeConfig
 
@@ -38,7 +46,7 @@ class _WithBackendOptions(TyperCommand):
 @friendly_errors
 def gen_knowledge(
     split_dirs: list[Path] = typer.Argument(None, help="Split folder(s) with train/val/test.jsonl (e.g. fewshot_splits/mnre/K5/seed17); several share one model start-up."),
-    input: list[Path] = typer.Option([], "--input", "-i", help="Canonical JSONL files instead of a split folder (repeatable)."),
+    input: list[Path] = typer.Option([], "--input", "-i", help="Post files instead of a split folder (repeatable): JSONL with \"text\" or \"tokens\", plain text (one post per line), any file kecpm reads, or - for stdin."),
     demos: Path | None = typer.Option(None, help="Demonstration pool (default: the split's train.jsonl)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output file (default: <split>/knowledge.jsonl)."),
     cache_dir: Path | None = typer.Option(None, help="Answer cache folder (default: $KECPM_CACHE or ~/.cache/kecpm)."),
@@ -98,7 +106,7 @@ def gen_knowledge(
             for d in split_dirs or [None]:
                 summaries.append(run(cfg, d, input, demos, output, backend=llm, cache=cache, progress=progress))
     except (TemplateError, BackendError) as e:
-        console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        say(one_line(e), "bold red", "error:")
         raise typer.Exit(1) from e
     finally:
         if llm is not None:
@@ -146,7 +154,7 @@ def _print_summary(s) -> None:  # noqa: ANN001
         table.add_row(name, str(value))
     console.print(table)
     for err in s.errors[:5]:
-        console.print(f"[yellow]invalid:[/] {err}", highlight=False)
+        say(one_line(err), "yellow", "invalid:")
 
 
 @cache_app.command("stats")
@@ -175,10 +183,10 @@ def cache_clear(
     with _cache(cache_dir) as cache:
         what = f"entries of {model}" if model else "all entries"
         if not yes and not typer.confirm(f"Delete {what} in {cache.path}?"):
-            console.print("nothing deleted")
+            say("nothing deleted")
             raise typer.Exit(1)
         n = cache.clear(model)
-        console.print(f"deleted {n} entries")
+        say(f"deleted {n} entries")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""CLI commands: train (one model per few-shot seed, summary table) and predict."""
+"""CLI commands: train (one model per few-shot seed, summary table) and pretrain-entities."""
 
 from __future__ import annotations
 
@@ -8,10 +8,18 @@ from pathlib import Path
 
 import typer
 
-from kecpm.cli.common import config_file_option, config_flag, console, friendly_errors, set_option
-from kecpm.device import DEVICE_HELP
+from kecpm.cli.common import (
+    config_file_option,
+    config_flag,
+    friendly_errors,
+    say,
+    set_option,
+    stdout,
+)
 from kecpm.model.config import ModelConfig
 from kecpm.model.tasks import Task
+from kecpm.pretrain import default_configs
+from kecpm.train.adapt import AdaptConfig
 from kecpm.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -26,8 +34,9 @@ def _seeds(text: str | None) -> list[int] | None:
         raise ValueError(f"--seeds: expected integers like 17,67,97, got {text!r}") from e
 
 
-MC, TC = ModelConfig, TrainConfig
-SECTIONS = ("model", "train")
+MC, TC, AC = ModelConfig, TrainConfig, AdaptConfig
+SECTIONS = ("model", "train", "adapt")
+PRETRAIN_SECTIONS = ("model", "train")
 
 
 def _run_name(root: Path, model: ModelConfig) -> str:
@@ -57,6 +66,10 @@ def train(
     no_image: bool = typer.Option(False, "--no-image", help="Ablation: model.use_image=false (no visual prefix, "
                                                             "no caption)."),
     no_soft_prompt: bool = typer.Option(False, "--no-soft-prompt", help="Ablation: model.soft_prompt_tokens=0."),
+    image_dir: Path | None = typer.Option(
+        None, "--image-dir", help="Folder of the posts' images: each post's img_id names its file there or in a "
+                                  "subfolder (e.g. MNRE's img_org with train/val/test). A missing or unreadable "
+                                  "image is a warning naming the post, and the no-image vector."),
     task: str | None = config_flag(MC, "task", "--task"),
     encoder: str | None = config_flag(MC, "encoder", "--encoder"),
     init_from: str | None = config_flag(MC, "init_from", "--init-from"),
@@ -68,6 +81,8 @@ def train(
     threads: int | None = config_flag(TC, "threads", "--threads"),
     device: str | None = config_flag(TC, "device", "--device"),
     train_seed: int | None = typer.Option(None, help="Training seed (default: each split's seed)."),
+    unlabelled: str | None = config_flag(AC, "unlabelled", "--unlabelled"),
+    self_train: int | None = config_flag(AC, "self_train_rounds", "--self-train"),
     limit: int = typer.Option(0, help="Use only the first N posts of each split (quick checks)."),
     config: Path | None = config_file_option(),
     overrides: list[str] = set_option(SECTIONS, "model.span_none_weight=0.5 --set train.lr_gate=0.02"),
@@ -83,6 +98,8 @@ def train(
       kecpm train --shots 5 --no-knowledge --device cuda --set model.span_none_weight=0.5
 
       kecpm train --config runs/mnre-K5/seed17/config.json   # the options of an earlier run
+
+      kecpm train --shots 5 --unlabelled ../shared/data/mnre/mnre_train.txt   # relation prior from unlabelled posts
     """
     from kecpm.config import merge_sections
     from kecpm.data.folders import find_seed_splits
@@ -92,63 +109,31 @@ def train(
     flags = {"model": {"task": task, "encoder": encoder, "init_from": init_from, "use_knowledge": False if no_knowledge else None,
                        "use_image": False if no_image else None, "soft_prompt_tokens": 0 if no_soft_prompt else None},
              "train": {"epochs": epochs, "batch_size": batch_size, "patience": patience, "min_epochs": min_epochs,
-                       "max_minutes": max_minutes, "threads": threads, "device": device, "seed": train_seed}}
+                       "max_minutes": max_minutes, "threads": threads, "device": device, "seed": train_seed},
+             "adapt": {"unlabelled": unlabelled, "self_train_rounds": self_train}}
     sections = merge_sections(config, overrides, SECTIONS, flags)
     # the label schema always comes from the training posts, never from an earlier run's config
     mcfg = ModelConfig.from_dict({k: v for k, v in sections["model"].items()
                                   if k not in ("entity_types", "relations", "allowed_pairs")})
     tcfg = TrainConfig.from_dict(sections["train"])
+    acfg = AdaptConfig.from_dict(sections["adapt"])
     root = splits_dir or splits_root / dataset / f"K{shots}"
     splits = find_seed_splits(root, _seeds(seeds))
+    for sp in splits:
+        sp.image_dir = image_dir
     run = out / (name or _run_name(root, mcfg))
     train_splits(splits, mcfg, tcfg, run, knowledge=knowledge, limit=limit,
-                 fixed_seed=sections["train"].get("seed"))
+                 fixed_seed=sections["train"].get("seed"), adapt_config=acfg)
     csv_path = write_summary(run)
-    console.print(summary_table(run))
-    console.print(f"summary: {csv_path}")
+    stdout.print(summary_table(run))
+    say(csv_path, label="summary:")
+    if image_dir is not None:
+        from kecpm.data.folders import PARTS
+        from kecpm.data.images import missing_images
 
-
-@friendly_errors
-def predict(
-    model_dir: Path = typer.Argument(..., help="A model directory written by `kecpm train` (…/seed<s>/model)."),
-    inputs: Path = typer.Argument(..., help="Posts: JSONL with tokens or text (optional image_path, caption, "
-                                            "knowledge), or any split file `kecpm` reads."),
-    out: Path = typer.Option(Path("predictions.jsonl"), "--out", "-o", help="Output canonical JSONL."),
-    knowledge: Path | None = typer.Option(None, help="Knowledge file (JSONL id -> knowledge) to attach."),
-    batch_size: int = typer.Option(32, help="Posts per batch."),
-    threads: int = typer.Option(0, help="torch threads (0 = torch default)."),
-    device: str = typer.Option("auto", help=f"Where to run: {DEVICE_HELP}."),
-) -> None:
-    """Extract triples (with confidences) from posts with a trained model; bad lines are reported, not fatal."""
-    import torch
-
-    from kecpm.data.errors import BadLines
-    from kecpm.device import resolve_device
-    from kecpm.evaluate import score
-    from kecpm.knowledge import attach_knowledge as attach
-    from kecpm.knowledge import load_knowledge
-    from kecpm.model.model import PromptModel
-    from kecpm.predict import predict_file, read_inputs
-
-    if threads:
-        torch.set_num_threads(threads)
-    bad = BadLines(skip=True)
-    posts = read_inputs(inputs, bad)
-    for e in bad.errors[:10]:
-        console.print(f"[yellow]skipped:[/] {e}", highlight=False)
-    if bad.count > 10:
-        console.print(f"[yellow]… and {bad.count - 10} more bad lines[/]")
-    if knowledge:
-        posts = attach(posts, load_knowledge(knowledge))
-    model = PromptModel.load(model_dir, device=resolve_device(device))
-    preds, rep = predict_file(model, posts, out, batch_size)
-    n_trip = sum(len(p.triples) for p in preds)
-    console.print(f"{rep.n_posts} posts -> {n_trip} triples in {out} ({rep.posts_per_second:.1f} posts/s; "
-                  f"{bad.count} bad lines skipped)")
-    if any(p.triples for p in posts):
-        s = score(posts, preds)
-        console.print(f"against the input's gold triples: rel-strict F1 {100 * s.rel_strict.f1:.1f}, "
-                      f"entity F1 {100 * s.entity.f1:.1f}")
+        parts = [sp.read(p) for sp in splits for p in PARTS]
+        n_missing, n = sum(len(missing_images(ps)) for ps in parts), sum(len(ps) for ps in parts)
+        say(f"{n_missing} of {n} posts have no image file in {image_dir} (the no-image vector)", label="images:")
 
 
 @friendly_errors
@@ -157,11 +142,12 @@ def pretrain_entities(
                                                                           "whose train sets are used, comma-separated."),
     data_dir: Path | None = typer.Option(None, help="Data folder (default: $KECPM_DATA or ../shared/data)."),
     cache_dir: Path | None = typer.Option(None, help="Cache folder (default: $KECPM_CACHE or ~/.cache/kecpm)."),
-    epochs: int | None = config_flag(TC, "epochs", "--epochs"),
+    epochs: int | None = typer.Option(None, "--epochs", help=f"Maximum number of epochs. \\[default: {default_configs()[1].epochs}]",
+                                      show_default=False),
     threads: int | None = config_flag(TC, "threads", "--threads"),
     device: str | None = config_flag(TC, "device", "--device"),
     config: Path | None = config_file_option(),
-    overrides: list[str] = set_option(SECTIONS, "model.word_shapes=false"),
+    overrides: list[str] = set_option(PRETRAIN_SECTIONS, "model.word_shapes=false"),
 ) -> None:
     """Train an entity (MNER) model on public NER data once and print its folder, for `train --init-from`.
 
@@ -174,11 +160,11 @@ def pretrain_entities(
       kecpm train --shots 5 --init-from "$(kecpm pretrain-entities)"
     """
     from kecpm.config import merge_sections
-    from kecpm.pretrain import default_configs, pretrain_entities
+    from kecpm.pretrain import pretrain_entities
 
     base_model, base_train = default_configs()
     flags = {"model": {}, "train": {"epochs": epochs, "threads": threads, "device": device}}
-    sections = merge_sections(config, overrides, SECTIONS, flags)
+    sections = merge_sections(config, overrides, PRETRAIN_SECTIONS, flags)
     mcfg = base_model.override(sections["model"])
     tcfg = base_train.override(sections["train"])
     path = pretrain_entities([d.strip() for d in data.split(",") if d.strip()], data_dir, mcfg, tcfg, cache_dir)
@@ -189,4 +175,3 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.command("train")(train)
     app.command("pretrain-entities")(pretrain_entities)
-    app.command("predict")(predict)

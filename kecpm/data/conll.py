@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kecpm.data.errors import BadLines, DataError
+from kecpm.data.lines import iter_lines
 from kecpm.data.schema import Entity, Post, post_id
 
 # Twitter sets use PER/LOC/ORG/OTHER (2015) or MISC (2017); map them to the JMERE types.
@@ -32,22 +33,21 @@ def read_conll(path: str | Path, bad: BadLines | None = None) -> list[Post]:
         if tokens:
             posts.append(Post(post_id(img_id, tokens), list(tokens), img_id, entities=_bio_entities(tags, tokens)))
 
-    with open(path, encoding="utf-8") as fh:
-        for i, raw in enumerate(fh, 1):
-            line = raw.rstrip("\n")
-            if line.startswith("IMGID:"):
-                flush()
-                img_id, tokens, tags = line[6:].strip(), [], []
-                continue
-            if not line.strip():
-                continue
-            parts = line.split("\t")
-            tag = parts[-1].strip() if len(parts) >= 2 else ""
-            ok = tag == "O" or (tag[:2] in ("B-", "I-") and tag[2:] in CONLL_TYPES)
-            if len(parts) < 2 or not ok:
-                bad.handle(DataError(f"expected 'token<TAB>BIO-tag' with a known type, got {line!r}", path, i))
-                continue
-            tokens.append(parts[0])
-            tags.append(tag)
+    for i, raw in iter_lines(path, bad):
+        line = raw.rstrip("\r\n")
+        if line.startswith("IMGID:"):
+            flush()
+            img_id, tokens, tags = line[6:].strip(), [], []
+            continue
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        tag = parts[-1].strip() if len(parts) >= 2 else ""
+        ok = tag == "O" or (tag[:2] in ("B-", "I-") and tag[2:] in CONLL_TYPES)
+        if len(parts) < 2 or not ok:
+            bad.handle(DataError(f"expected 'token<TAB>BIO-tag' with a known type, got {line!r}", path, i))
+            continue
+        tokens.append(parts[0])
+        tags.append(tag)
     flush()
     return posts

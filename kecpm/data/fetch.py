@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from tqdm import tqdm
 
+from kecpm.data.errors import DISK_ERRNOS, WriteError
 from kecpm.hashing import sha256_file
 from kecpm.paths import default_cache_dir
 
@@ -100,6 +101,10 @@ def fetch_file(client: httpx.Client, url: str, dest: Path, sha256: str, show_pro
     except httpx.TransportError as e:
         raise FetchError(f"download of {dest.name} from {host} was interrupted ({type(e).__name__}: {e}); "
                          "run again to resume.") from e
+    except OSError as e:
+        if e.errno in DISK_ERRNOS:  # the bytes received so far stay in the .part file: a rerun resumes
+            raise WriteError(part, e) from e
+        raise
     got = sha256_file(part)
     if got != sha256:
         part.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from kecpm.data.images import resolve_images
 from kecpm.data.readers import read_posts
 from kecpm.data.schema import Post
 
@@ -28,9 +29,11 @@ class SeedSplit:
     dir: Path
     files: dict[str, Path]
     knowledge: Path | None
+    image_dir: Path | None = None  # where the posts' img_id files are (``kecpm.data.images``)
 
     def read(self, part: str) -> list[Post]:
-        return read_posts(self.files[part])
+        posts = read_posts(self.files[part])
+        return resolve_images(posts, self.image_dir) if self.image_dir is not None else posts
 
 
 def part_file(d: Path, part: str) -> Path | None:

@@ -1,7 +1,8 @@
 """JMERE / KECPM JSON: ``{"token", "img_id", "label_list": [[{"beg_ent", "sec_ent", "relation"}]]}``.
 
 Accepts a JSON list or JSON Lines, with optional ``image_caption`` (a string or list of strings)
-and ``knowledge`` (a list of sentences), so the paper's published few-shot splits load as they are.
+and ``knowledge`` (a list of sentences, or one sentence as a string), so the paper's published
+few-shot splits load as they are.
 """
 
 from __future__ import annotations
@@ -13,22 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from kecpm.data.errors import BadLines, DataError
-from kecpm.data.jsonl import iter_json_lines
-from kecpm.data.schema import Entity, Post, Triple, post_id, validate_post
+from kecpm.data.jsonl import iter_json_lines, json_error
+from kecpm.data.lines import first_line, read_text
+from kecpm.data.schema import Entity, Post, Triple, post_id, sentence_list, validate_post, word_list
 
 log = logging.getLogger(__name__)
 
 
 def _records(path: Path, bad: BadLines) -> list[tuple[int, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        head = fh.read(1)
-        while head and head.isspace():
-            head = fh.read(1)
-    if head == "[":
+    if first_line(path).lstrip().startswith("["):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_text(path))
         except json.JSONDecodeError as e:
-            raise DataError(f"not valid JSON ({e.msg} at column {e.colno})", path, e.lineno) from e
+            raise DataError(json_error(e), path, e.lineno) from e
         return [(i, r) for i, r in enumerate(data, 1)]
     return list(iter_json_lines(path, bad))
 
@@ -48,7 +46,7 @@ def _entity(d: dict[str, Any], tokens: list[str]) -> Entity:
 
 def parse_jmere_record(rec: dict[str, Any]) -> Post:
     """One label_list record as a Post (not yet validated)."""
-    tokens = [str(t) for t in rec["token"]]
+    tokens = word_list(rec["token"], "token")
     img_id = str(rec.get("img_id") or "")
     triples: list[Triple] = []
     for group in rec.get("label_list") or []:
@@ -56,23 +54,23 @@ def parse_jmere_record(rec: dict[str, Any]) -> Post:
             t = Triple(_entity(lab["beg_ent"], tokens), str(lab["relation"]), _entity(lab["sec_ent"], tokens))
             if t not in triples:
                 triples.append(t)
-    know = rec.get("knowledge")
     return Post(
         id=post_id(img_id, tokens),
         tokens=tokens,
         img_id=img_id,
         caption=_caption(rec.get("image_caption")),
-        knowledge=[str(k) for k in know] if know is not None else None,
+        knowledge=sentence_list(rec.get("knowledge")),
         triples=triples,
     ).with_entities_from_triples()
 
 
 def merge_posts(first: Post, other: Post) -> Post:
-    """One post from two records of it: triples and knowledge sentences united, first caption kept."""
+    """One post from two records of it: triples and knowledge sentences united (each sentence once, in
+    first-seen order), first caption kept."""
     triples = first.triples + [t for t in other.triples if t not in first.triples]
     knowledge = first.knowledge
     if other.knowledge is not None:
-        knowledge = (knowledge or []) + [k for k in other.knowledge if k not in (knowledge or [])]
+        knowledge = list(dict.fromkeys([*(knowledge or []), *other.knowledge]))
     return replace(first, triples=triples, knowledge=knowledge,
                    caption=first.caption or other.caption).with_entities_from_triples()
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from kecpm.data.errors import BadLines, DataError
+from kecpm.data.errors import DISK_ERRNOS, BadLines, DataError, WriteError
+from kecpm.data.lines import iter_lines
 from kecpm.data.schema import Post, validate_post
 
 
@@ -21,8 +22,13 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     A crash, a full disk or an exception leaves any earlier file at ``path`` untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        if e.errno in DISK_ERRNOS:
+            raise WriteError(path, e) from e
+        raise
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -32,9 +38,38 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.errno in DISK_ERRNOS and not isinstance(e, WriteError):
+            raise WriteError(path, e) from e
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_files(contents: Mapping[Path, str]) -> None:
+    """Write several text files as one output: every file is written and synced to its temp file
+    before any is renamed into place, so a full disk leaves all the earlier files as they were."""
+    with ExitStack() as stack:
+        handles = []
+        for path, text in contents.items():
+            fh = stack.enter_context(atomic_write(path))
+            fh.write(text)
+            handles.append((path, fh))
+        for path, fh in handles:  # a failure here is still inside every atomic_write: nothing renamed
+            try:
+                fh.flush()
+                os.fsync(fh.fileno())
+            except OSError as e:
+                if e.errno in DISK_ERRNOS:
+                    raise WriteError(path, e) from e
+                raise
+
+
+def jsonl_text(records: Iterable[Any]) -> str:
+    """Posts (or plain dicts) as canonical JSON Lines text."""
+    return "".join(dumps_line(r.to_dict() if isinstance(r, Post) else r) + "\n" for r in records)
 
 
 def dumps_line(obj: Any) -> str:
@@ -55,14 +90,18 @@ def write_jsonl(path: str | Path, records: Iterable[Any]) -> int:
 def iter_json_lines(path: str | Path, bad: BadLines | None = None) -> Iterator[tuple[int, Any]]:
     """Yield ``(line_number, parsed_object)`` for each non-blank line; bad JSON goes to ``bad``."""
     bad = bad or BadLines()
-    with open(path, encoding="utf-8") as fh:
-        for i, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                yield i, json.loads(line)
-            except json.JSONDecodeError as e:
-                bad.handle(DataError(f"not valid JSON ({e.msg} at column {e.colno})", path, i))
+    for i, line in iter_lines(path, bad):
+        if not line.strip():
+            continue
+        try:
+            yield i, json.loads(line.rstrip("\r\n"))  # so an error at the end has this line's column
+        except json.JSONDecodeError as e:
+            bad.handle(DataError(json_error(e), path, i))
+
+
+def json_error(e: json.JSONDecodeError) -> str:
+    """``not valid JSON: Expecting value (column 7)`` (json's own messages may end in "at")."""
+    return f"not valid JSON: {e.msg} (column {e.colno})"
 
 
 def read_jsonl(path: str | Path, bad: BadLines | None = None, validate: bool = True,

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from kecpm.data.errors import BadLines, DataError
-from kecpm.data.schema import ENTITY_TYPES, RELATIONS, Entity, Post, Triple, post_id, validate_post
+from kecpm.data.lines import iter_lines
+from kecpm.data.schema import ENTITY_TYPES, RELATIONS, Entity, Post, Triple, post_id, validate_post, word_list
 
 MNRE_FILES = {"train": "mnre_train.txt", "val": "mnre_val .txt", "test": "mnre_test.txt"}
 
@@ -44,34 +45,33 @@ def read_mnre(path: str | Path, bad: BadLines | None = None, keep_empty: bool = 
     """
     bad = bad or BadLines()
     posts: dict[str, Post] = {}
-    with open(path, encoding="utf-8") as fh:
-        for i, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
+    for i, line in iter_lines(path, bad):
+        if not line.strip():
+            continue
+        try:
             try:
-                try:
-                    d = ast.literal_eval(line)
-                except (SyntaxError, ValueError) as e:
-                    raise DataError(f"not a Python dict literal ({type(e).__name__}: {str(e).splitlines()[0]})") from e
-                if not isinstance(d, dict):
-                    raise DataError("expected a dict literal")
-                tokens = [str(t) for t in d["token"]]
-                img_id = str(d["img_id"])
-                pid = post_id(img_id, tokens)
-                post = posts.get(pid) or Post(id=pid, tokens=tokens, img_id=img_id)
-                parsed = parse_relation_label(str(d["relation"]))
-                if parsed is not None:
-                    htype, ttype, rel = parsed
-                    triple = Triple(_entity(d["h"], htype, tokens), rel, _entity(d["t"], ttype, tokens))
-                    validate_post(Post(pid, tokens, img_id, triples=[triple]))
-                    if triple not in post.triples:
-                        post.triples.append(triple)
-                if parsed is not None or keep_empty:
-                    posts[pid] = post
-            except DataError as e:
-                bad.handle(DataError(e.reason, path, i))
-            except (SyntaxError, ValueError, KeyError, TypeError) as e:
-                bad.handle(DataError(f"not a valid MNRE record: {type(e).__name__}: {e}", path, i))
+                d = ast.literal_eval(line)
+            except (SyntaxError, ValueError) as e:
+                raise DataError(f"not a Python dict literal ({type(e).__name__}: {str(e).splitlines()[0]})") from e
+            if not isinstance(d, dict):
+                raise DataError("expected a dict literal")
+            tokens = word_list(d["token"], "token")
+            img_id = str(d["img_id"])
+            pid = post_id(img_id, tokens)
+            post = posts.get(pid) or Post(id=pid, tokens=tokens, img_id=img_id)
+            parsed = parse_relation_label(str(d["relation"]))
+            if parsed is not None:
+                htype, ttype, rel = parsed
+                triple = Triple(_entity(d["h"], htype, tokens), rel, _entity(d["t"], ttype, tokens))
+                validate_post(Post(pid, tokens, img_id, triples=[triple]))
+                if triple not in post.triples:
+                    post.triples.append(triple)
+            if parsed is not None or keep_empty:
+                posts[pid] = post
+        except DataError as e:
+            bad.handle(DataError(e.reason, path, i))
+        except (SyntaxError, ValueError, KeyError, TypeError) as e:
+            bad.handle(DataError(f"not a valid MNRE record: {type(e).__name__}: {e}", path, i))
     return [p.with_entities_from_triples() for p in posts.values()]
 
 

@@ -23,6 +23,28 @@ RELATIONS: tuple[str, ...] = (
 )
 
 
+def word_list(value: Any, field: str = "tokens") -> list[str]:
+    """``value`` as a list of words; a string (or any non-list) is a DataError, not a list of characters."""
+    if not isinstance(value, list):
+        kind = "a string" if isinstance(value, str) else type(value).__name__
+        raise DataError(f'"{field}" must be a list of words, got {kind}; split the text into words '
+                        f'(e.g. "{field}": ["Barack", "Obama"])')
+    return [str(t) for t in value]
+
+
+def sentence_list(value: Any, field: str = "knowledge") -> list[str] | None:
+    """``value`` as a list of sentences (None stays None). A string is one sentence, not a list of
+    characters (some published JMERE files hold ``"knowledge": "..."``); a blank string is no
+    sentence (``[]``); anything else but a list is a DataError."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value.strip()] if value.strip() else []
+    if not isinstance(value, list):
+        raise DataError(f'"{field}" must be a list of sentences, got {type(value).__name__}; write ["..."]')
+    return [str(k) for k in value]
+
+
 def post_id(img_id: str, tokens: Iterable[str]) -> str:
     """Stable id of a post: sha256 of image id and space-joined tokens, 16 hex digits."""
     text = f"{img_id}\n{' '.join(tokens)}"
@@ -114,16 +136,15 @@ class Post:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Post:
-        tokens = [str(t) for t in d["tokens"]]
+        tokens = word_list(d["tokens"])
         img_id = str(d.get("img_id") or "")
-        know = d.get("knowledge")
         return cls(
             id=str(d.get("id") or post_id(img_id, tokens)),
             tokens=tokens,
             img_id=img_id,
             image_path=d.get("image_path"),
             caption=d.get("caption"),
-            knowledge=[str(k) for k in know] if know is not None else None,
+            knowledge=sentence_list(d.get("knowledge")),
             entities=[Entity.from_dict(e) for e in d.get("entities") or []],
             triples=[Triple.from_dict(t) for t in d.get("triples") or []],
         )
@@ -131,23 +152,38 @@ class Post:
 
 def validate_post(
     post: Post,
-    entity_types: Iterable[str] = ENTITY_TYPES,
+    entity_types: Iterable[str] | None = ENTITY_TYPES,
     relations: Iterable[str] | None = RELATIONS,
     spans: bool = True,
 ) -> None:
-    """Raise DataError for empty text, spans out of range (unless ``spans=False``), or unknown labels."""
-    types, rels = set(entity_types), set(relations) if relations is not None else None
+    """Raise DataError for empty text, spans out of range (unless ``spans=False``), or unknown labels
+    (entity types or relations: None accepts any)."""
+    types = set(entity_types) if entity_types is not None else None
+    rels = set(relations) if relations is not None else None
     if not post.tokens or not any(t.strip() for t in post.tokens):
         raise DataError(f"post {post.id}: empty text")
     ents = list(post.entities) + [e for t in post.triples for e in (t.head, t.tail)]
     for e in ents:
         if spans and not 0 <= e.start < e.end <= len(post.tokens):
             raise DataError(f"post {post.id}: span [{e.start}, {e.end}) out of range for {len(post.tokens)} tokens")
-        if e.type not in types:
+        if types is not None and e.type not in types:
             raise DataError(f"post {post.id}: unknown entity type {e.type!r} (known: {', '.join(sorted(types))})")
     for t in post.triples:
         if rels is not None and t.relation not in rels:
             raise DataError(f"post {post.id}: unknown relation {t.relation!r}")
+
+
+def duplicate_ids(posts: Iterable[Post]) -> list[str]:
+    """Post ids that occur more than once, in first-seen order."""
+    return [pid for pid, n in Counter(p.id for p in posts).items() if n > 1]
+
+
+def first_of_each_id(posts: Iterable[Post]) -> list[Post]:
+    """The first post of each id, in order (later records with the same id dropped)."""
+    kept: dict[str, Post] = {}
+    for p in posts:
+        kept.setdefault(p.id, p)
+    return list(kept.values())
 
 
 def relation_counts(posts: Iterable[Post]) -> Counter[str]:

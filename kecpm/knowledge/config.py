@@ -24,7 +24,7 @@ class KnowledgeConfig(Config):
     """How knowledge is generated, whatever the backend."""
 
     backend: str = option(AUTO, f"{' | '.join(REGISTRY)}; auto = vllm when installed, else transformers")
-    model: str = option("smollm2", "LLM: 'smollm2' (the packaged SmolLM2-135M-Instruct), a local folder, or an HF id in the local cache")
+    model: str = option("smollm2", "LLM: 'smollm2' (the packaged SmolLM2-135M-Instruct), a local folder, or an HF hub id (downloaded once; with HF_HUB_OFFLINE=1 only the local HF cache)")
     revision: str | None = option(None, "HF revision of a hub model (or the served model's revision, for openai)")
     template: str = option("knowledge.v1", "knowledge prompt: a name in prompts/ or a .jinja path")
     reflect_template: str = option("reflect.v1", "self-reflection prompt: a name in prompts/ or a .jinja path")
@@ -75,5 +75,10 @@ def load_configs(config_file: str | Path | None, set_items: list[str],
 def save_configs(path: str | Path, cfg: KnowledgeConfig, options: Config) -> None:
     """Write ``{"knowledge": ..., "backend": ...}`` atomically (readable again with ``load_configs``)."""
     with atomic_write(path) as fh:
-        json.dump({s: c.to_dict() for s, c in zip(SECTIONS, (cfg, options), strict=True)}, fh, indent=2, sort_keys=True)
-        fh.write("\n")
+        fh.write(configs_text(cfg, options))
+
+
+def configs_text(cfg: KnowledgeConfig, options: Config) -> str:
+    """The text ``save_configs`` writes."""
+    sections = {s: c.to_dict() for s, c in zip(SECTIONS, (cfg, options), strict=True)}
+    return json.dumps(sections, indent=2, sort_keys=True) + "\n"

@@ -16,10 +16,10 @@ from pathlib import Path
 from kecpm.data.errors import BadLines
 from kecpm.data.folders import KNOWLEDGE_FILE
 from kecpm.data.jmere import read_jmere
-from kecpm.data.jsonl import atomic_write
+from kecpm.data.jsonl import jsonl_text, write_files
 from kecpm.data.schema import Post
 from kecpm.knowledge.inputs import split_posts
-from kecpm.knowledge.store import final_sentences, write_records
+from kecpm.knowledge.store import final_sentences
 from kecpm.paths import default_data_dir
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,6 @@ def import_knowledge(split_dir: str | Path, source: str | Path | None = None,
         log.warning("import: %d of %d posts found no knowledge in %s", len(missing), len(posts), source)
     records = [{"id": p.id, "knowledge": found.get(p.id, []), "reflected": None, "model": "import:" + source.name,
                 "backend": "import", "template": None, "reflect_template": None, "invalid": False} for p in posts]
-    write_records(output, records)
-    with atomic_write(output.with_name(output.stem + ".config.json")) as fh:
-        json.dump({"import": {"source": str(source.resolve())}}, fh, indent=2)
-        fh.write("\n")
+    config = json.dumps({"import": {"source": str(source.resolve())}}, indent=2) + "\n"
+    write_files({output: jsonl_text(records), output.with_name(output.stem + ".config.json"): config})  # both or neither
     return ImportSummary(len(posts), sum(not final_sentences(r) for r in records), output, source)

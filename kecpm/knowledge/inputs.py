@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kecpm.data.errors import DataError
+from kecpm.data.inputs import read_inputs
 from kecpm.data.jsonl import read_jsonl
 from kecpm.data.schema import Post
 
@@ -15,14 +16,25 @@ SPLITS = ("train", "val", "test")
 
 
 def split_posts(split_dir: Path | None, inputs: Sequence[Path] = ()) -> list[Post]:
-    """The posts of ``inputs``, else of the split folder's train/val/test.jsonl; duplicates by id kept once."""
+    """The posts of ``inputs`` (``kecpm.data.inputs``: JSONL with text or tokens, plain text, ``-``),
+    else of the split folder's train/val/test.jsonl; duplicates by id kept once."""
     files = list(inputs) or [split_dir / f"{s}.jsonl" for s in SPLITS if split_dir and (split_dir / f"{s}.jsonl").exists()]
     if not files:
         raise FileNotFoundError(f"{split_dir}: no train/val/test.jsonl (give a split folder or --input files)")
     posts: dict[str, Post] = {}
     for f in files:
-        for p in read_jsonl(f):
+        if inputs:  # a file given with --input: any input `predict` reads (text or tokens, plain text, -)
+            read = read_inputs(f).posts  # and it must hold posts
+        else:
+            if not Path(f).is_file():
+                raise FileNotFoundError(f"{f}: file not found")
+            read = read_jsonl(f)
+            if not read:
+                log.warning("%s: no posts (an empty split)", f)
+        for p in read:
             posts.setdefault(p.id, p)
+    if not posts:
+        raise DataError(f"no posts in {', '.join(f.name for f in files)}; build the splits again", split_dir)
     return list(posts.values())
 
 

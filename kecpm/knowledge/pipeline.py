@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from kecpm.config import Config
+from kecpm.data.jsonl import jsonl_text, write_files
 from kecpm.data.labels import relation_words, type_words
 from kecpm.data.schema import ENTITY_TYPES, RELATIONS, Post
 from kecpm.knowledge.backends import Backend, Messages, Sampling, backend_options, make_backend, resolve_name
 from kecpm.knowledge.cache import AnswerCache, Entry, cache_key
-from kecpm.knowledge.config import KnowledgeConfig, save_configs
+from kecpm.knowledge.config import KnowledgeConfig, configs_text
 from kecpm.knowledge.inputs import check_posts, load_inputs
 from kecpm.knowledge.parse import parse_sentences, schema_for
 from kecpm.knowledge.prompts import PromptTemplate
 from kecpm.knowledge.retrieval import top_k_demos
-from kecpm.knowledge.store import KNOWLEDGE_FILE, final_sentences, write_records
+from kecpm.knowledge.store import KNOWLEDGE_FILE, final_sentences
 from kecpm.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
@@ -180,9 +181,9 @@ def run(cfg: KnowledgeConfig, split_dir: Path | None = None, inputs: Sequence[Pa
         output = (split_dir if split_dir else Path(inputs[0]).parent) / KNOWLEDGE_FILE
     records, summary = generate_knowledge(posts, pool, cfg, backend=backend, cache=cache, progress=progress,
                                           options=options)
-    write_records(output, records)
     name = backend.name if backend else resolve_name(cfg.backend)
     used = getattr(backend, "options", None) if backend is not None else options
-    save_configs(output.with_name(output.stem + ".config.json"), cfg.replace(backend=name), backend_options(name, used))
+    config = configs_text(cfg.replace(backend=name), backend_options(name, used))
+    write_files({output: jsonl_text(records), output.with_name(output.stem + ".config.json"): config})  # both or neither
     summary.output = str(output)
     return summary

@@ -16,6 +16,9 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
+from kecpm.data.errors import DataError
+from kecpm.data.lines import read_text
+
 PACKAGE_PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
 
 
@@ -72,17 +75,21 @@ class PromptTemplate:
             autoescape=False,
         )
         try:
+            text = read_text(path)
             template = env.get_template(path.name)
+        except DataError as e:
+            raise TemplateError(str(e)) from e
         except jinja2.TemplateSyntaxError as e:
             raise TemplateError(f"{path}:{e.lineno}: template syntax error: {e.message}") from e
-        return cls(path, path.read_text(encoding="utf-8"), template)
+        return cls(path, text, template)
 
     def render(self, **variables: Any) -> list[dict[str, str]]:
         """Render to ``[{"role": "user", "content": ...}]``; errors name the file and line."""
         try:
             text = self.template.render(**variables)
-        except jinja2.TemplateError as e:
+        except Exception as e:  # noqa: BLE001 - any error inside a template ({{ 1 // 0 }}) is the template's
             line = _line_of(e, self.path)
             where = f"{self.path}:{line}" if line else str(self.path)
-            raise TemplateError(f"{where}: template error: {e}") from e
+            what = "template error" if isinstance(e, jinja2.TemplateError) else f"template error ({type(e).__name__})"
+            raise TemplateError(f"{where}: {what}: {e}; fix the template") from e
         return [{"role": "user", "content": text.strip()}]

@@ -107,7 +107,8 @@ def folder_weights_sha(folder: Path) -> str:
 
 
 def resolve_model(model: str, revision: str | None = None) -> ModelRef:
-    """Resolve ``smollm2`` (the packaged model), a local folder, or an HF hub id in the local HF cache."""
+    """Resolve ``smollm2`` (the packaged model), a local folder, or an HF hub id (downloaded into the HF
+    cache once; with ``HF_HUB_OFFLINE=1`` only the cache is used)."""
     if model.lower() in (PACKAGED, FOLDER):
         folder, digest = materialise_packaged()
         return ModelRef(str(folder), PACKAGED_ID, f"gguf-sha256:{digest}")
@@ -118,10 +119,10 @@ def resolve_model(model: str, revision: str | None = None) -> ModelRef:
     try:
         from huggingface_hub import snapshot_download
 
-        snap = Path(snapshot_download(model, revision=revision, local_files_only=True))
-    except Exception as e:  # noqa: BLE001 - any failure means: not available offline
-        raise BackendError(
-            f"model {model!r} is neither a local path nor in the local Hugging Face cache "
-            f"(downloads are off on this machine): {type(e).__name__}"
-        ) from e
+        snap = Path(snapshot_download(model, revision=revision))
+    except Exception as e:  # noqa: BLE001 - bad id, no network, offline and not cached: one message
+        from kecpm.packaged import hub_offline
+
+        where = "in the local Hugging Face cache (HF_HUB_OFFLINE is set)" if hub_offline() else "on the Hugging Face hub"
+        raise BackendError(f"model {model!r} is neither a local path nor found {where}: {type(e).__name__}") from e
     return ModelRef(str(snap), model, f"revision:{snap.name}")

@@ -28,7 +28,7 @@ class ModelConfig(Config):
     encoder: str = option("", "HF encoder id or local path; empty = the packaged all-MiniLM-L6-v2.")
     word_shapes: bool = option(False, "Add a learned vector of each word's shape (Capitalised, ALLCAPS, @, #, "
                                       "number, url, ...) to its subwords' input embeddings: case for an uncased encoder.")
-    init_from: str = option("", "Warm start: a trained kecpm model folder (e.g. from `kecpm pretrain-entities`) whose "
+    init_from: str = option("", "Warm start: a trained kecpm model folder or HF hub id (e.g. from `kecpm pretrain-entities`) whose "
                                 "encoder and span head start this model; the relation head starts fresh.")
     init_type_map: dict[str, str] = option({}, "Warm start: source entity type -> this model's type (or \"none\" to drop "
                                                "it), for types the default map (PER->per, OTHER/MISC->misc, "

@@ -100,7 +100,7 @@ class PostEncoder(nn.Module):
         if self.soft is not None:
             prefix.append(self.soft(len(emb)))
         if self.visual is not None:
-            prefix.append(self.visual(batch.image_paths or [None] * len(emb)))
+            prefix.append(self.visual(batch.image_paths or [None] * len(emb), batch.post_ids))
         n_pre = sum(p.size(1) for p in prefix)
         if prefix:
             emb = torch.cat([*prefix, emb], dim=1)

@@ -49,6 +49,7 @@ class Batch:
     side_mask: torch.Tensor | None = None  # (B, Ls)
     know_mask: torch.Tensor | None = None  # (B, Ls): 1 on knowledge tokens (dropout targets)
     image_paths: list[str | None] | None = None
+    post_ids: list[str] | None = None  # names the posts in warnings (e.g. an unreadable image)
 
     def to(self, device: torch.device) -> Batch:
         """This batch with its tensors on ``device``."""
@@ -142,6 +143,7 @@ class InputLayout:
             n_words=[t[2] for t in texts],
             shape_ids=_pad([t[3] for t in texts], 0),
             image_paths=[p.image_path for p in posts] if use_image else None,
+            post_ids=[p.id for p in posts],
         )
         if self.has_side:
             sides = [self._side(p) for p in posts]

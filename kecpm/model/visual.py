@@ -2,7 +2,9 @@
 
 The backbone reads the packaged ImageNet ``.pth`` (EfficientNet-PyTorch key names), runs frozen, and
 its last feature map (1280 x 7 x 7) is pooled to ``n`` vectors. Features are cached on disk by the
-sha256 of the image file's bytes. Posts without an image file get a learned "no image" prefix.
+sha256 of the image file's bytes. Posts without an image get a learned "no image" prefix; so does a
+post whose image file is missing or unreadable (a warning naming the post, once, kept in
+``VisualPrefix.unreadable`` for the command's summary).
 """
 
 from __future__ import annotations
@@ -106,7 +108,9 @@ def load_image(path: str | Path, size: int = 224) -> torch.Tensor:
             data = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
     except FileNotFoundError as e:
         raise DataError("image file not found", path) from e
-    except (UnidentifiedImageError, OSError) as e:
+    except Image.DecompressionBombError as e:
+        raise DataError(f"image too large to read safely ({e})", path) from e
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise DataError(f"not a readable image ({type(e).__name__})", path) from e
     x = data.view(size, size, 3).permute(2, 0, 1).float() / 255.0
     return (x - MEAN) / STD
@@ -126,6 +130,8 @@ class ImageFeatures:
             digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
         except FileNotFoundError as e:
             raise DataError("image file not found", path) from e
+        except OSError as e:
+            raise DataError(f"cannot read the image file ({e.strerror or type(e).__name__})", path) from e
         cached = self.cache_dir / f"{digest}-lite0-{self.n}.pt"
         if cached.exists():
             return torch.load(cached, weights_only=True)
@@ -152,10 +158,24 @@ class VisualPrefix(nn.Module):
         self.proj = nn.Sequential(nn.LayerNorm(FEATURES), nn.Linear(FEATURES, hidden))
         self.no_image = nn.Parameter(torch.randn(n, hidden) * 0.02)
         self.features = ImageFeatures(weights, n)
+        self.unreadable: dict[str, str] = {}  # post id (or image path) -> why its image was not used
 
-    def forward(self, image_paths: list[str | None]) -> torch.Tensor:
-        """(B, n, H)."""
+    def image(self, path: str, post_id: str | None = None) -> torch.Tensor | None:
+        """The features of one image, or None (with one warning per post) when it cannot be read."""
+        key = post_id or path
+        if key in self.unreadable:
+            return None
+        try:
+            return self.features(path)
+        except DataError as e:
+            self.unreadable[key] = str(e)
+            log.warning("%s%s; using the no-image vector", f"post {post_id}: " if post_id else "", e)
+            return None
+
+    def forward(self, image_paths: list[str | None], post_ids: list[str] | None = None) -> torch.Tensor:
+        """(B, n, H); ``post_ids`` name the posts in warnings about unreadable images."""
         out = []
-        for p in image_paths:
-            out.append(self.proj(self.features(p)) if p else self.no_image)
+        for i, p in enumerate(image_paths):
+            feats = self.image(p, post_ids[i] if post_ids else None) if p else None
+            out.append(self.proj(feats) if feats is not None else self.no_image)
         return torch.stack(out)

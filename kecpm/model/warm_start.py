@@ -50,8 +50,9 @@ def warm_start(model: PromptModel, source_dir: str | Path, type_map: dict[str, s
     """Copy encoder and span head weights from the saved model in ``source_dir`` into ``model``;
     returns what was copied (recorded in results.json)."""
     from kecpm.model.model import PromptModel
+    from kecpm.packaged import model_folder
 
-    source_dir = Path(source_dir)
+    source_dir = model_folder(source_dir)  # a local folder or an HF hub id
     if not (source_dir / "config.json").exists() or not (source_dir / "heads.pt").exists():
         raise ConfigError(f"--init-from {source_dir}: not a kecpm model folder (needs config.json and heads.pt, "
                           "e.g. runs/<name>/seed17/model or the folder `kecpm pretrain-entities` prints)")

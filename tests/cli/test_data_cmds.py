@@ -173,3 +173,85 @@ def test_committed_manifests_rebuild_byte_identical(shared_data: Path, tmp_path:
     result = runner.invoke(app, ["build-splits", "--check", "--data", str(shared_data / "mnre"), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert result.output.count("match manifest.json") == 3
+
+
+def _gold_and_pred(tmp_path: Path, pred_triples: list) -> tuple[Path, Path]:
+    from kecpm.data.schema import Entity, Post, Triple
+
+    tokens = ["Alice", "joins", "Acme", "with", "Bob"]
+    gold = Post("g", tokens, "a.jpg", triples=[
+        Triple(Entity(0, 1, "per", "Alice"), "member_of", Entity(2, 3, "org", "Acme")),
+        Triple(Entity(0, 1, "per", "Alice"), "peer", Entity(4, 5, "per", "Bob"))]).with_entities_from_triples()
+    write_jsonl(tmp_path / "gold.jsonl", [gold])
+    write_jsonl(tmp_path / "pred.jsonl", [Post("g", tokens, "a.jpg", triples=pred_triples)])
+    return tmp_path / "gold.jsonl", tmp_path / "pred.jsonl"
+
+
+def test_evaluate_name_mode_out_of_schema_predictions_are_false_positives(tmp_path: Path) -> None:
+    """Free-form output with a relation and an entity type outside the schema: scored, not dropped."""
+    from kecpm.data.schema import Entity, Triple
+
+    gold, pred = _gold_and_pred(tmp_path, [
+        Triple(Entity(0, 0, "per", "alice"), "member_of", Entity(0, 0, "org", "acme")),
+        Triple(Entity(0, 0, "per", "alice"), "works_for", Entity(0, 0, "org", "acme")),
+        Triple(Entity(0, 0, "person", "alice"), "peer", Entity(0, 0, "per", "bob"))])
+    out = tmp_path / "r.json"
+    for extra in ([], ["--skip-bad"]):
+        result = runner.invoke(app, ["evaluate", "--gold", str(gold), "--pred", str(pred), "--match", "name",
+                                     "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        assert "skipped" not in result.output
+        r = json.loads(out.read_text())
+        assert (r["rel_strict"]["tp"], r["rel_strict"]["n_pred"], r["rel_strict"]["n_gold"]) == (1, 3, 2)
+        assert r["per_relation"]["works_for"]["n_pred"] == 1 and "works_for" in result.stdout
+    # spans mode still checks labels: our own model's output never leaves the schema
+    by_span = runner.invoke(app, ["evaluate", "--gold", str(gold), "--pred", str(pred), "--out", str(out)])
+    assert by_span.exit_code == 1
+
+
+def test_evaluate_tables_on_stdout_and_macro_choice(tmp_path: Path) -> None:
+    from kecpm.data.schema import Entity, Triple
+
+    gold, pred = _gold_and_pred(tmp_path, [
+        Triple(Entity(0, 1, "per", "Alice"), "member_of", Entity(2, 3, "org", "Acme"))])
+    out = tmp_path / "r.json"
+    args = ["evaluate", "--gold", str(gold), "--pred", str(pred), "--out", str(out)]
+    default = runner.invoke(app, args)
+    assert default.exit_code == 0, default.output
+    # member_of F1 100, peer 0: 50.00 over the 2 gold relations, 100/21 = 4.76 over the schema
+    assert "macro F1 over the 2 relations present in gold (rel-strict, %): 50.00" in default.stdout
+    assert "scores (micro, %)" in default.stdout and "per relation" in default.stdout
+    assert "wrote" in default.stderr and "scores (micro" not in default.stderr
+    r = json.loads(out.read_text())
+    assert r["macro_printed"] == "gold" and r["macro_f1"] == 0.5 and abs(r["macro_f1_all"] - 1 / 21) < 1e-12
+    for value in ("all", "over=all"):
+        by_all = runner.invoke(app, [*args, "--macro", value])
+        assert by_all.exit_code == 0, by_all.output
+        assert "macro F1 over all 21 relations of the schema (rel-strict, %): 4.76" in by_all.stdout
+        assert json.loads(out.read_text())["macro_printed"] == "all"
+    bad = runner.invoke(app, [*args, "--macro", "some"])
+    assert bad.exit_code == 2 and "gold, all" in bad.output
+
+
+def test_data_stats_tables_on_stdout(tmp_path: Path) -> None:
+    gold, _ = _gold_and_pred(tmp_path, [])
+    result = runner.invoke(app, ["data", "stats", str(gold)])
+    assert result.exit_code == 0, result.output
+    assert "triples per relation" in result.stdout and "member_of" in result.stdout
+    assert result.stderr == ""
+
+
+def test_data_stats_reads_text_posts_stdin_and_counts_images(tmp_path: Path) -> None:
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text('{"text": "Obama visits Paris!", "img_id": "a.jpg"}\n{"text": "Messi joins PSG", "img_id": "b.jpg"}\n')
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    (imgs / "a.jpg").write_bytes(b"not looked at")
+    result = runner.invoke(app, ["data", "stats", str(posts), "--image-dir", str(imgs)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if "posts.jsonl" in line)
+    assert [c.strip() for c in row.split("│")[2:-1]] == ["jsonl", "2", "0", "0", "0", "0", "0", "1"]  # 1 image found
+    assert "1 post(s) have no image file" in result.stderr and "b.jpg" in result.stderr
+    text = runner.invoke(app, ["data", "stats", "-"], input="Obama visits Paris!\nMessi joins PSG\n\nRT @x: hi\n")
+    assert text.exit_code == 0, text.output
+    assert "│ -    │ stdin  │     3 │" in text.stdout

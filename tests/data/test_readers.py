@@ -123,6 +123,34 @@ def test_repeated_jmere_records_merge_triples_and_knowledge(tmp_path: Path) -> N
     assert post.knowledge == ["k1", "k2", "k3"] and post.caption == "two"
     assert [e.start for e in post.entities] == [0, 2, 4]
 
+    # a sentence repeated inside one record, or in a third record, is kept once, in first-seen order
+    path = _write(tmp_path, "dup3.json", [rec("peer", 0, ["k2", "k1"]), rec("couple", 2, ["k3", "k3", "k1"]),
+                                          rec("peer", 0, ["k2", "k4"])])
+    [post] = read_jmere(path)
+    assert post.knowledge == ["k2", "k1", "k3", "k4"]
+
+
+def test_jmere_string_knowledge_is_one_sentence(tmp_path: Path) -> None:
+    """Some published files hold "knowledge": "..." (a string): one sentence, not a list of characters."""
+    base = {"token": ["Ann", "and", "Bo"], "img_id": "a.jpg", "label_list": [[{
+        "beg_ent": {"name": "Ann", "pos": [0, 1], "tags": "per"}, "sec_ent": {"name": "Bo", "pos": [2, 3], "tags": "per"},
+        "relation": "peer"}]]}
+    lines = [json.dumps({**base, "knowledge": " Ann is a singer. "}),
+             json.dumps({**base, "img_id": "b.jpg", "knowledge": ""}),
+             json.dumps({**base, "img_id": "c.jpg", "knowledge": ["Ann is a singer.", "Bo too."]})]
+    one, blank, listed = read_jmere(_write(tmp_path, "k.json", lines))
+    assert one.knowledge == ["Ann is a singer."]
+    assert blank.knowledge == []
+    assert listed.knowledge == ["Ann is a singer.", "Bo too."]
+    # merged with a list record: the string's sentence counts once
+    [merged] = read_jmere(_write(tmp_path, "k2.json", [lines[0], lines[2].replace("c.jpg", "a.jpg")]))
+    assert merged.knowledge == ["Ann is a singer.", "Bo too."]
+    # the canonical reader takes the same shape
+    assert Post.from_dict({"tokens": ["Ann"], "knowledge": "A fact."}).knowledge == ["A fact."]
+    bad = BadLines(skip=True)
+    assert read_jmere(_write(tmp_path, "k3.json", [json.dumps({**base, "knowledge": 7})]), bad) == []
+    assert bad.count == 1 and "list of sentences" in bad.errors[0].reason
+
 
 # --- CoNLL ---------------------------------------------------------------------------------------
 

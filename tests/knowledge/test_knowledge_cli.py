@@ -159,3 +159,25 @@ def test_registry_imports_no_heavy_package():
             "assert not heavy, heavy")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_gen_knowledge_reads_text_posts_like_predict(tmp_path):
+    """`-i` takes what `predict` takes: JSONL lines with "text", plain text files, stdin; the ids match predict's."""
+    from kecpm.data.inputs import read_inputs
+
+    lines = tmp_path / "posts.jsonl"
+    lines.write_text('{"text": "Obama visits Paris, France!"}\n{"text": "Messi joins @PSG"}\n')
+    plain = tmp_path / "posts.txt"
+    plain.write_text("Obama visits Paris, France!\nMessi joins @PSG\n")
+    common = ["--backend", "dummy", "-k", "0", "--no-reflect", "--no-progress", "--cache-dir", str(tmp_path / "c")]
+    outs = []
+    for name, args, stdin in (("a", ["-i", str(lines)], None), ("b", ["-i", str(plain)], None),
+                              ("c", ["-i", "-"], plain.read_text())):
+        out = tmp_path / f"{name}.jsonl"
+        r = runner.invoke(app, ["gen-knowledge", *args, "-o", str(out), *common], input=stdin)
+        assert r.exit_code == 0, r.output
+        outs.append(_records(out))
+    assert outs[0] == outs[1] == outs[2]
+    assert [r["id"] for r in outs[0]] == [p.id for p in read_inputs(plain).posts]
+    assert outs[0][0]["knowledge"][:3] == ["Obama is mentioned in the post.", "Paris is mentioned in the post.",
+                                           "France is mentioned in the post."]

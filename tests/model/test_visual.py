@@ -45,3 +45,27 @@ def test_not_an_image_is_a_clear_error(tmp_path):
         ImageFeatures("", 4)(str(bad))
     with pytest.raises(DataError, match="missing.png.*not found"):
         load_image(tmp_path / "missing.png")
+
+
+def test_unreadable_image_is_a_warning_and_the_no_image_vector(png, tmp_path, caplog):
+    vp = VisualPrefix(2, 8)
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"GIF89a but not really")
+    with caplog.at_level("WARNING", logger="kecpm.model.visual"):
+        out = vp([str(tmp_path / "missing.jpg"), str(junk), str(png)], ["p1", "p2", "p3"])
+        vp([str(tmp_path / "missing.jpg")], ["p1"])  # a post is warned about once
+    assert torch.equal(out[0], vp.no_image) and torch.equal(out[1], vp.no_image)
+    assert not torch.equal(out[2], vp.no_image)
+    assert sorted(vp.unreadable) == ["p1", "p2"]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("post p1: ") and "missing.jpg: image file not found" in warnings[0]
+    assert "junk.jpg: not a readable image" in warnings[1] and "no-image vector" in warnings[1]
+
+
+def test_decompression_bomb_is_a_data_error(png, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # the 40x30 image is over twice the limit
+    with pytest.raises(DataError, match="tiny.png: image too large to read safely"):
+        load_image(png)

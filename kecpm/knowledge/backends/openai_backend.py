@@ -2,7 +2,9 @@
 
 Bounded concurrency, a timeout per request, retries with exponential backoff on connection errors,
 429 and 5xx. The API key is read from an environment variable and only ever sent in the
-``Authorization`` header: never in the cache key, on disk or in logs.
+``Authorization`` header: never in the cache key, on disk or in logs. Whatever the server sends back
+(error bodies, answers) passes through ``redact`` first, so a server that echoes the header cannot
+put the key on the screen, in a log, in the cache or in knowledge.jsonl.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from kecpm.config import Config, ConfigError, option
 from kecpm.knowledge.backends.base import Answer, BackendError, Messages, Sampling
+from kecpm.redact import redact
 
 if TYPE_CHECKING:
     import httpx
@@ -68,9 +71,17 @@ class OpenAIBackend:
         """``model`` is the served model's name; ``common.revision`` (if any) names its weights in the cache key."""
         return cls(model, revision=common.revision, **options.to_dict())
 
+    def _key(self) -> str | None:
+        return os.environ.get(self.api_key_env) or None
+
     def _headers(self) -> dict[str, str]:
-        key = os.environ.get(self.api_key_env)
+        key = self._key()
         return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _safe(self, text: str, limit: int | None = None) -> str:
+        """Server text without the key or any bearer token (masked before it is cut to ``limit``)."""
+        clean = redact(text, [self._key()])
+        return clean[:limit] if limit is not None else clean
 
     def _body(self, messages: Messages, sampling: Sampling, schema: dict[str, Any] | None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -97,20 +108,20 @@ class OpenAIBackend:
                 try:
                     r = await client.post(url, json=body)
                 except httpx.TransportError as e:
-                    last = f"{type(e).__name__}: {e}"
+                    last = self._safe(f"{type(e).__name__}: {e}")
                     continue
             if r.status_code in RETRY_STATUS:
                 last = f"HTTP {r.status_code}"
                 continue
             if r.status_code >= 400:
-                raise BackendError(f"{url}: HTTP {r.status_code}: {r.text[:300]}")
+                raise BackendError(f"{url}: HTTP {r.status_code}: {self._safe(r.text, 300)}")
             try:
                 data = r.json()
                 text = data["choices"][0]["message"]["content"] or ""
-            except (ValueError, KeyError, IndexError, TypeError) as e:
-                raise BackendError(f"{url}: unexpected response: {r.text[:300]}") from e
+            except (ValueError, KeyError, IndexError, TypeError):  # the body may hold the key: not chained
+                raise BackendError(f"{url}: unexpected response: {self._safe(r.text, 300)}") from None
             tokens = int((data.get("usage") or {}).get("completion_tokens") or 0)
-            return Answer(text, tokens)
+            return Answer(self._safe(str(text)), tokens)
         raise BackendError(f"cannot reach {url} after {self.retries + 1} attempt(s): {last}")
 
     async def _batch(self, batch: list[Messages], sampling: Sampling, schema: dict[str, Any] | None) -> list[Answer]:
