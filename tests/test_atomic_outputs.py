@@ -109,7 +109,7 @@ def test_full_disk_gen_knowledge_keeps_both_old_files(small_disk: Path, tmp_path
     posts = tmp_path / "posts.jsonl"
     posts.write_bytes(b"".join(post_line(i) for i in range(100)))  # about 20 KiB of knowledge lines
     out = small_disk / "knowledge.jsonl"
-    args = ["gen-knowledge", "-i", str(posts), "--backend", "dummy", "-k", "0", "--no-reflect", "--no-progress",
+    args = ["gen-knowledge", "-i", str(posts), "--backend", "dummy", "--n-demos", "0", "--no-reflect", "--no-progress",
             "-o", str(out), "--cache-dir", str(tmp_path / "cache")]
     out.write_text("old\n")
     (small_disk / "knowledge.config.json").write_text("old config\n")

@@ -79,7 +79,7 @@ COMMANDS: dict[str, Build] = {
                                       str(_file(t, GOOD, "good.jsonl")), "--out", str(t / "r.json")], f),
     "evaluate --pred": lambda t, d: (["evaluate", "--gold", str(_file(t, GOOD, "good.jsonl")), "--pred",
                                       str(f := _file(t, d)), "--out", str(t / "r.json")], f),
-    "gen-knowledge": lambda t, d: (["gen-knowledge", "-i", str(f := _file(t, d)), "--backend", "dummy", "-k", "0",
+    "gen-knowledge": lambda t, d: (["gen-knowledge", "-i", str(f := _file(t, d)), "--backend", "dummy", "--n-demos", "0",
                                     "--no-reflect", "--no-progress", "-o", str(t / "k.jsonl"),
                                     "--cache-dir", str(t / "cache")], f),
     "import-knowledge": lambda t, d: (["import-knowledge", str(t / "split"), "--source", str(_source(t)),

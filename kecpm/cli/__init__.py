@@ -6,6 +6,7 @@ import logging
 
 import typer
 
+from kecpm import __version__
 from kecpm.cli import (
     compare_cmds,
     data_cmds,
@@ -18,6 +19,17 @@ from kecpm.cli import (
 from kecpm.cli.common import setup_logging
 from kecpm.progress import quiet_transformers
 
+EPILOG = """Examples:
+
+  kecpm build-splits --k 5 && kecpm import-knowledge fewshot_splits/mnre/K5/seed17
+
+  kecpm train --shots 5 --seeds 17 && kecpm report runs/mnre-K5
+
+  echo "Elon Musk visits Berlin" | kecpm predict runs/mnre-K5/seed17/model
+
+  kecpm COMMAND --help   # each command's options and examples
+"""
+
 app = typer.Typer(
     name="kecpm",
     help="Few-shot joint multimodal entity-relation extraction (JMERE) with knowledge-enhanced prompts.",
@@ -27,8 +39,18 @@ app = typer.Typer(
 )
 
 
-@app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages.")) -> None:
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"kecpm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(epilog=EPILOG)
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages."),
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
     setup_logging(logging.DEBUG if verbose else logging.INFO)
     quiet_transformers()
 

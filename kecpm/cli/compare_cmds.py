@@ -92,7 +92,7 @@ def compare(
     gold_root: Path | None = typer.Option(
         None, "--gold-root", help="Folder holding the split folders (seed<s>/ or seed_<s>/ with test files), when "
                                   "the runs' recorded split_dir (relative to where training ran) does not resolve."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Also write the comparison as JSON to this file."),
+    out: Path | None = typer.Option(None, "--out", "--output", "-o", help="Also write the comparison as JSON to this file."),
 ) -> None:
     """Is B better than A? Pair the seed folders of A and B by (data seed, training seed), pool them and run
     the paired bootstrap over test posts: B - A in rel-strict and entity F1 points with a 95% percentile

@@ -22,7 +22,8 @@ from kecpm.manifest import check_split_folder, write_split_folder
 from kecpm.paths import default_data_dir
 from kecpm.splits import CONLL_DATASETS, DEFAULT_SEEDS, BuiltSplit, SplitConfig, build_splits, load_sources
 
-data_app = typer.Typer(help="Fetch and inspect data files.", no_args_is_help=True)
+data_app = typer.Typer(help="Fetch and inspect data files.", no_args_is_help=True,
+                       epilog="Examples:\n\n  kecpm data fetch\n\n  kecpm data stats fewshot_splits/mnre/K5/seed17/*.jsonl")
 
 
 def _pct(x: float) -> str:
@@ -61,7 +62,7 @@ def _split_table(seed: int, b: BuiltSplit) -> Table:
 
 @friendly_errors
 def build_splits_cmd(
-    k: int = typer.Option(5, "--k", help="At least K triples of every relation present in train and val "
+    k: int = typer.Option(5, "--k", "--shots", "-k", help="At least K triples of every relation present in train and val "
                                          "(twitter2015/2017: K mentions of every entity type)."),
     seeds: list[str] = typer.Option(None, "--seeds", show_default="17 67 97",
                                     help="Sampling seeds: '17 67 97', '17,67' or repeated --seeds."),
@@ -83,6 +84,16 @@ def build_splits_cmd(
     """Build reproducible few-shot splits: fewshot_splits/<dataset>/K<k>/seed<s>/{train,val,test}.jsonl.
 
     --dataset mnre (default) balances relations; twitter2015/twitter2017 (MNER) balance entity types.
+
+    Examples:
+
+      kecpm build-splits --k 5                       # fewshot_splits/mnre/K5/seed{17,67,97}/
+
+      kecpm build-splits --k 5 --check -q            # verify against the committed manifest.json files
+
+      kecpm build-splits --k 10 --seeds 1,2,3 --data ../shared/data/mnre --out /tmp/splits
+
+      kecpm build-splits --dataset twitter2017 --k 5   # MNER: K mentions of every entity type
     """
     data = data or default_data_dir() / (dataset if dataset in CONLL_DATASETS else "mnre")
     configs = [SplitConfig(data=str(data), out=str(out), dataset=dataset, k=k, fraction=fraction, seed=s,
@@ -191,6 +202,12 @@ def evaluate_cmd(
     """Score predictions: entity, rel-strict and rel-boundary P/R/F1, macro F1, per relation.
 
     Tables (percent) go to stdout, messages to stderr.
+
+    Examples:
+
+      kecpm evaluate --gold SPLIT/test.jsonl --pred runs/mnre-K5/seed17/predictions.jsonl
+
+      kecpm evaluate --gold GOLD --pred llm_triples.jsonl --match name --macro all --out scores.json
     """
     if match not in MATCHES:
         raise typer.BadParameter(f"{match!r}; expected one of {', '.join(MATCHES)}", param_hint="--match")
@@ -217,7 +234,14 @@ def fetch_cmd(
                                  help="Fetch from this URL instead (files are <base-url>/<name>)."),
     timeout: float = typer.Option(30.0, "--timeout", help="Network timeout in seconds."),
 ) -> None:
-    """Download the MNRE v2 text files at a pinned commit, verify sha256, resume partial downloads."""
+    """Download the MNRE v2 text files at a pinned commit, verify sha256, resume partial downloads.
+
+    Examples:
+
+      kecpm data fetch                                # into $KECPM_CACHE/data/mnre
+
+      kecpm data fetch --out ../shared/data/mnre && kecpm build-splits --k 5 --data ../shared/data/mnre
+    """
     from kecpm.data.fetch import MNRE_BASE_URL, fetch_mnre
 
     done = fetch_mnre(out, base_url or MNRE_BASE_URL, timeout=timeout, show_progress=sys.stderr.isatty())
@@ -236,7 +260,16 @@ def stats_cmd(
     image_dir: Path | None = typer.Option(None, "--image-dir", help="Folder of the posts' images (img_id names "
                                                                     "the file): count the posts whose image is there."),
 ) -> None:
-    """Counts of posts, triples, entities and relations of data files."""
+    """Counts of posts, triples, entities and relations of data files.
+
+    Examples:
+
+      kecpm data stats fewshot_splits/mnre/K5/seed17/*.jsonl
+
+      kecpm data stats ../shared/data/mnre/mnre_test.txt --image-dir mnre_image/img_org/test
+
+      cat tweets.txt | kecpm data stats -
+    """
     summary = Table(title="files", title_justify="left")
     cols = ("file", "format", "posts", "triples", "entities", "rels", "caption", "know.", *(("images",) if image_dir else ()))
     for col in cols:

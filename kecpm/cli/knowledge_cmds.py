@@ -22,7 +22,8 @@ from kecpm.config import ConfigError
 from kecpm.knowledge.config import SECTIONS, KnowledgeConfig
 
 KC = KnowledgeConfig
-cache_app = typer.Typer(help="Inspect or clear the LLM answer cache.", no_args_is_help=True)
+cache_app = typer.Typer(help="Inspect or clear the LLM answer cache.", no_args_is_help=True,
+                        epilog="Examples:\n\n  kecpm cache stats\n\n  kecpm cache clear --model HuggingFaceTB/SmolLM2-135M-Instruct --yes")
 
 
 def _cache(cache_dir: Path | None):  # noqa: ANN202 - lazy import keeps `kecpm --help` fast
@@ -55,7 +56,7 @@ def gen_knowledge(
     model: str | None = config_flag(KC, "model", "--model"),
     template: str | None = config_flag(KC, "template", "--template"),
     reflect: bool | None = config_flag(KC, "reflect", "--reflect/--no-reflect"),
-    k: int | None = config_flag(KC, "k", "-k"),
+    k: int | None = config_flag(KC, "k", "--n-demos"),
     max_new_tokens: int | None = config_flag(KC, "max_new_tokens", "--max-new-tokens"),
     config: Path | None = config_file_option(),
     overrides: list[str] = set_option(SECTIONS, "knowledge.max_sentences=3 --set backend.max_model_len=4096"),
@@ -72,6 +73,8 @@ def gen_knowledge(
       kecpm gen-knowledge fewshot_splits/mnre/K5/seed17 fewshot_splits/mnre/K5/seed67
 
       kecpm gen-knowledge SPLIT --no-reflect --set backend.json_mode=prefix   # faster on CPU
+
+      kecpm gen-knowledge -i tweets.txt --demos SPLIT/train.jsonl --n-demos 4 -o knowledge.jsonl
 
       kecpm gen-knowledge SPLIT --backend transformers --set backend.threads=2 --set knowledge.batch_size=16
 
@@ -160,7 +163,14 @@ def _print_summary(s) -> None:  # noqa: ANN001
 @cache_app.command("stats")
 @friendly_errors
 def cache_stats(cache_dir: Path | None = typer.Option(None, help="Cache folder (default: $KECPM_CACHE).")) -> None:
-    """Entries and size per model."""
+    """Entries and size per model.
+
+    Examples:
+
+      kecpm cache stats
+
+      kecpm cache stats --cache-dir /tmp/kecpm-cache
+    """
     with _cache(cache_dir) as cache:
         rows = cache.stats()
         table = Table(title=str(cache.path))
@@ -179,7 +189,14 @@ def cache_clear(
     model: str | None = typer.Option(None, help="Clear only this model's entries."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
-    """Delete cached answers (asks first)."""
+    """Delete cached answers (asks first).
+
+    Examples:
+
+      kecpm cache clear                       # every entry, after a y/N question
+
+      kecpm cache clear --model HuggingFaceTB/SmolLM2-135M-Instruct -y   # a model as `cache stats` names it; no question
+    """
     with _cache(cache_dir) as cache:
         what = f"entries of {model}" if model else "all entries"
         if not yes and not typer.confirm(f"Delete {what} in {cache.path}?"):

@@ -30,7 +30,7 @@ def predict(
                                            "img_id, image_path, caption, knowledge), a text file with one post per "
                                            "line (.txt or any other extension), any file `kecpm` reads, a split "
                                            "folder (its test file), or - for stdin."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Output JSONL file (written atomically); "
+    out: Path | None = typer.Option(None, "--out", "--output", "-o", help="Output JSONL file (written atomically); "
                                                               "default: stdout."),
     knowledge: str | None = typer.Option(
         None, "--knowledge", help="Knowledge for the posts: a knowledge file (JSONL id -> knowledge), or 'auto' to "

@@ -13,7 +13,7 @@ from kecpm.cli.common import friendly_errors, say, stdout
 def report(
     run: Path = typer.Argument(..., help="A training run folder: <out>/<name> of `kecpm train`, holding "
                                          "seed*/results.json, predictions.jsonl and config.json."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Folder to write the report into (default: RUN)."),
+    out: Path | None = typer.Option(None, "--out", "--output", "-o", help="Folder to write the report into (default: RUN)."),
     splits_dir: Path | None = typer.Option(
         None, "--splits-dir", help="Folder holding the seeds' split folders, for the gold test files when "
                                    "config.json's run.split_dir (relative to where training ran) does not resolve "

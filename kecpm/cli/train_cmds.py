@@ -155,9 +155,11 @@ def pretrain_entities(
     with the same inputs trains nothing and prints the same folder. Defaults: text only, word
     shapes on, 3 epochs, batch 16.
 
-    Example:
+    Examples:
 
       kecpm train --shots 5 --init-from "$(kecpm pretrain-entities)"
+
+      kecpm pretrain-entities --data twitter2017 --epochs 5 --device cuda
     """
     from kecpm.config import merge_sections
     from kecpm.pretrain import pretrain_entities

@@ -114,7 +114,8 @@ def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: Train
                                          adapt_config.max_unlabelled, keep_entities="span" not in model_config.task_spec.heads)
         rec = train_seed(parts["train"], parts["val"], parts["test"], model_config, seed_args,
                          Path(run_dir) / f"seed{sp.seed}",
-                         extra={"seed": sp.seed, "split_dir": str(sp.dir), "knowledge_file": str(know) if know else None},
+                         extra={"seed": sp.seed, "split_dir": str(sp.dir), "knowledge_file": str(know) if know else None,
+                                "encoder": model_config.encoder_path},
                          adapt_config=adapt_config, unlabelled=unlabelled)
         t = rec["test"]
         shown = ("entity_f1",) if model_config.task_spec.metric == "entity_f1" else ("rel_strict_f1", "entity_f1")

@@ -21,7 +21,7 @@ runner = CliRunner()
 
 def test_gen_knowledge_cli_and_cache_commands(tiny_split, tmp_path):
     cache = tmp_path / "cache"
-    args = ["gen-knowledge", str(tiny_split), "--backend", "dummy", "-k", "0", "--cache-dir", str(cache), "--no-progress"]
+    args = ["gen-knowledge", str(tiny_split), "--backend", "dummy", "--n-demos", "0", "--cache-dir", str(cache), "--no-progress"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert (tiny_split / "knowledge.jsonl").exists()
@@ -42,7 +42,7 @@ def _cli(*args: str) -> list[str]:
 def test_killed_run_resumes_to_the_same_result(tmp_path):
     """SIGKILL a run midway; the rerun only generates what is missing and equals an unkilled run."""
     killed, clean = write_split(tmp_path / "killed", 8, 8, 8), write_split(tmp_path / "clean", 8, 8, 8)
-    common = ["--backend", "dummy", "-k", "0", "--set", "knowledge.batch_size=2", "--no-progress"]
+    common = ["--backend", "dummy", "--n-demos", "0", "--set", "knowledge.batch_size=2", "--no-progress"]
     env = {**os.environ, "KECPM_CACHE": str(tmp_path / "cache-killed")}
     proc = subprocess.Popen(_cli("gen-knowledge", str(killed), *common, "--set", "backend.delay=0.4"), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -78,7 +78,7 @@ def test_unreachable_endpoint_is_a_clear_error_and_nothing_written(tiny_split):
     with socket.socket() as s:  # a free port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    r = runner.invoke(app, ["gen-knowledge", str(tiny_split), "--backend", "openai", "--model", "m", "-k", "0",
+    r = runner.invoke(app, ["gen-knowledge", str(tiny_split), "--backend", "openai", "--model", "m", "--n-demos", "0",
                             "--set", f"backend.base_url=http://127.0.0.1:{port}/v1", "--set", "backend.retries=1",
                             "--set", "backend.timeout=2", "--no-progress"], env={"OPENAI_API_KEY": "sk-secret-test"})
     assert r.exit_code == 1 and "cannot reach" in r.output and "2 attempt" in r.output, r.output
@@ -88,7 +88,7 @@ def test_unreachable_endpoint_is_a_clear_error_and_nothing_written(tiny_split):
 
 def test_several_split_folders_share_one_backend(tmp_path):
     a, b = write_split(tmp_path / "a", 4, 2, 2), write_split(tmp_path / "b", 4, 2, 2)
-    r = runner.invoke(app, ["gen-knowledge", str(a), str(b), "--backend", "dummy", "-k", "0", "--no-progress",
+    r = runner.invoke(app, ["gen-knowledge", str(a), str(b), "--backend", "dummy", "--n-demos", "0", "--no-progress",
                             "--cache-dir", str(tmp_path / "c")])
     assert r.exit_code == 0, r.output
     # same posts in both folders: the second folder is all cache hits
@@ -102,7 +102,7 @@ def _records(path: Path) -> list[dict]:
 
 def test_saved_config_reruns_the_same_and_flags_win(tiny_split, tmp_path):
     cache = ["--cache-dir", str(tmp_path / "c"), "--no-progress"]
-    r = runner.invoke(app, ["gen-knowledge", str(tiny_split), "--backend", "dummy", "-k", "0", "--no-reflect",
+    r = runner.invoke(app, ["gen-knowledge", str(tiny_split), "--backend", "dummy", "--n-demos", "0", "--no-reflect",
                             "--set", "knowledge.max_sentences=3", "--set", "backend.bad_every=5", *cache])
     assert r.exit_code == 0, r.output
     saved = tiny_split / "knowledge.config.json"
@@ -126,7 +126,7 @@ def test_saved_config_reruns_the_same_and_flags_win(tiny_split, tmp_path):
 
 
 def test_backend_options_are_checked_against_the_chosen_backend(tiny_split, tmp_path):
-    base = ["gen-knowledge", str(tiny_split), "--cache-dir", str(tmp_path / "c"), "--no-progress", "-k", "0"]
+    base = ["gen-knowledge", str(tiny_split), "--cache-dir", str(tmp_path / "c"), "--no-progress", "--n-demos", "0"]
     r = runner.invoke(app, [*base, "--backend", "dummy", "--set", "backend.max_model_len=4096"])
     assert r.exit_code == 1, r.output
     assert "backend 'dummy' has no option max_model_len; its options: delay, bad_every" in r.output
@@ -169,7 +169,7 @@ def test_gen_knowledge_reads_text_posts_like_predict(tmp_path):
     lines.write_text('{"text": "Obama visits Paris, France!"}\n{"text": "Messi joins @PSG"}\n')
     plain = tmp_path / "posts.txt"
     plain.write_text("Obama visits Paris, France!\nMessi joins @PSG\n")
-    common = ["--backend", "dummy", "-k", "0", "--no-reflect", "--no-progress", "--cache-dir", str(tmp_path / "c")]
+    common = ["--backend", "dummy", "--n-demos", "0", "--no-reflect", "--no-progress", "--cache-dir", str(tmp_path / "c")]
     outs = []
     for name, args, stdin in (("a", ["-i", str(lines)], None), ("b", ["-i", str(plain)], None),
                               ("c", ["-i", "-"], plain.read_text())):

@@ -212,7 +212,7 @@ def test_both_down_via_cli(stubs, tmp_path, monkeypatch) -> None:
     b.stop()
     split = write_split(tmp_path / "split", 2, 1, 1)
     result = CliRunner().invoke(app, [
-        "gen-knowledge", str(split), "--backend", "openai", "--model", "m", "-k", "0", "--no-progress",
+        "gen-knowledge", str(split), "--backend", "openai", "--model", "m", "--n-demos", "0", "--no-progress",
         "--cache-dir", str(tmp_path / "cache"), "--set", f"backend.base_url={a.url},{b.url}",
         "--set", "backend.api_key_env=KECPM_TEST_KEY", "--set", "backend.retries=0",
         "--set", "knowledge.repetition_penalty=1"])

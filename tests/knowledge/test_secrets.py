@@ -66,7 +66,7 @@ def _run(server: ThreadingHTTPServer, mode: str, tmp_path: Path, monkeypatch: py
     split = write_split(tmp_path / "split", 2, 1, 1)
     base = f"http://127.0.0.1:{server.server_address[1]}/v1"
     return CliRunner().invoke(app, [
-        "--verbose", "gen-knowledge", str(split), "--backend", "openai", "--model", "m", "-k", "0", "--no-progress",
+        "--verbose", "gen-knowledge", str(split), "--backend", "openai", "--model", "m", "--n-demos", "0", "--no-progress",
         "--cache-dir", str(tmp_path / "cache"), "--set", f"backend.base_url={base}",
         "--set", "backend.api_key_env=KECPM_TEST_KEY", "--set", "backend.retries=0",
         "--set", "knowledge.repetition_penalty=1"])
