@@ -29,12 +29,13 @@ from pathlib import Path
 
 from kecpm.results import aggregate, collect
 
-VARIANTS = {"full": [], "noknow": ["--no-knowledge"], "noimg": ["--no-image"], "nosp": ["--no-soft-prompt"],
-            "text": ["--no-knowledge", "--no-image", "--no-soft-prompt"],
+NS = ["--set", "model.word_shapes=false"]  # word shapes are on by default since session 5: rows without them say so
+VARIANTS = {"full": NS, "noknow": ["--no-knowledge", *NS], "noimg": ["--no-image", *NS], "nosp": ["--no-soft-prompt", *NS],
+            "text": ["--no-knowledge", "--no-image", "--no-soft-prompt", *NS],
             "shapes": ["--set", "model.word_shapes=true"],
             # warm starts add the script's --init-from: an entity model trained with word shapes for the
             # -shapes variants (`kecpm pretrain-entities`), without (`--set model.word_shapes=false`) for the others
-            "warm": [], "warm-noknow": ["--no-knowledge"],
+            "warm": NS, "warm-noknow": ["--no-knowledge", *NS],
             "warm-shapes": ["--set", "model.word_shapes=true"],
             "warm-shapes-noknow": ["--no-knowledge", "--set", "model.word_shapes=true"],
             # linear probing then fine-tuning: the warm encoder waits 3 epochs while the new heads settle
@@ -44,7 +45,7 @@ VARIANTS = {"full": [], "noknow": ["--no-knowledge"], "noimg": ["--no-image"], "
             # knowledge anchored to mentions: span / pair features "named in the knowledge"
             "warm-shapes-mentions": ["--set", "model.word_shapes=true", "--set", "model.knowledge_mentions=true"],
             # relation extraction with the gold entities given (the MNRE setting)
-            "mre": ["--task", "mre"], "warm-shapes-mre": ["--task", "mre", "--set", "model.word_shapes=true"]}
+            "mre": ["--task", "mre", *NS], "warm-shapes-mre": ["--task", "mre", "--set", "model.word_shapes=true"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"]}
 

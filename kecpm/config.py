@@ -51,10 +51,11 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)
 
-    def non_default(self) -> dict[str, Any]:
+    def non_default(self, baseline: dict[str, Any] | None = None) -> dict[str, Any]:
         """The options that differ from their defaults (as in ``to_dict``): a key for caches that stays
-        the same when a new option with a default is added."""
-        defaults = {k: _plain(v) for k, v in self.defaults().items()}
+        the same when a new option with a default is added. ``baseline`` overrides some defaults (the
+        values a default had before it changed, so that cache keys survive the change)."""
+        defaults = {k: _plain(v) for k, v in {**self.defaults(), **(baseline or {})}.items()}
         return {k: v for k, v in self.to_dict().items() if k not in defaults or v != defaults[k]}
 
     def save(self, path: str | Path) -> None:

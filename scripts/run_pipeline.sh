@@ -39,7 +39,7 @@ warm=(); start_from="the plain encoder (KECPM_WARM_START=0)"
 if [ "$WARM" = 1 ]; then
   step "3/6 entity model from the Twitter-2015/2017 NER train sets (kecpm pretrain-entities; cached, a rerun is free)"
   init=$("$KECPM" pretrain-entities --data-dir "$DATA")
-  warm=(--init-from "$init" --set model.word_shapes=true); start_from="the entity model $init"
+  warm=(--init-from "$init"); start_from="the entity model $init"
 else
   step "3/6 no entity model (KECPM_WARM_START=0)"
 fi

@@ -51,4 +51,7 @@ def test_non_default_lists_only_changed_options():
 
     assert TrainConfig().non_default() == {}
     assert TrainConfig(epochs=3, batch_size=16).non_default() == {"epochs": 3, "batch_size": 16}
-    assert ModelConfig(task="mner", word_shapes=True).non_default() == {"task": "mner", "word_shapes": True}
+    assert ModelConfig(task="mner", word_shapes=False).non_default() == {"task": "mner", "word_shapes": False}
+    # a default that changed keeps old cache keys through the baseline of the old defaults
+    assert ModelConfig(word_shapes=True).non_default({"word_shapes": False}) == {"word_shapes": True}
+    assert ModelConfig(word_shapes=False).non_default({"word_shapes": False}) == {}

@@ -43,7 +43,7 @@ def _run_name(root: Path, model: ModelConfig) -> str:
     where = [root.parent.name, root.name] if re.fullmatch(r"K\d+", root.name) else [root.name]
     tags = [t for t, on in ((model.task.value, model.task != Task.JMERE), ("noknow", not model.use_knowledge),
                             ("noimg", not model.use_image), ("nosp", not model.soft_prompt_tokens),
-                            ("warm", bool(model.init_from)), ("shapes", model.word_shapes)) if on]
+                            ("warm", bool(model.init_from)), ("noshapes", not model.word_shapes)) if on]
     return "-".join([*where, *tags])
 
 

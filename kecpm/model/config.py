@@ -26,8 +26,9 @@ class ModelConfig(Config):
 
     task: Task = option(Task.JMERE, "What to extract: " + "; ".join(f"{t.value} = {s.help}" for t, s in TASKS.items()) + ".")
     encoder: str = option("", "HF encoder id or local path; empty = the packaged all-MiniLM-L6-v2.")
-    word_shapes: bool = option(False, "Add a learned vector of each word's shape (Capitalised, ALLCAPS, @, #, "
-                                      "number, url, ...) to its subwords' input embeddings: case for an uncased encoder.")
+    word_shapes: bool = option(True, "Add a learned vector of each word's shape (Capitalised, ALLCAPS, @, #, "
+                                     "number, url, ...) to its subwords' input embeddings: case for an uncased encoder "
+                                     "(+3.3 rel-strict on the paper's splits, docs/benchmarks.md).")
     init_from: str = option("", "Warm start: a trained kecpm model folder or HF hub id (e.g. from `kecpm pretrain-entities`) whose "
                                 "encoder and span head start this model; the relation head starts fresh.")
     init_type_map: dict[str, str] = option({}, "Warm start: source entity type -> this model's type (or \"none\" to drop "
