@@ -50,6 +50,13 @@ def record(key: str, entry: dict) -> None:
         fh.write("\n")
 
 
+def stamp(command: str, name: str = "") -> dict:
+    """The provenance every entry carries: the command, the current commit, today's date (and a name)."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return {"command": command, "commit": commit, "date": datetime.date.today().isoformat(),
+            **({"name": name} if name else {})}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("key", help="e.g. paper.rel_strict")
@@ -62,9 +69,7 @@ def main() -> None:
     ap.add_argument("--compare", type=Path, help="a `kecpm compare --out` JSON: record its rel-strict difference")
     ap.add_argument("--name", default="", help="a name stored with the figure (e.g. the winning variant)")
     args = ap.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    common = {"command": args.command, "commit": commit, "date": datetime.date.today().isoformat(),
-              **({"name": args.name} if args.name else {})}
+    common = stamp(args.command, args.name)
     if args.compare:
         entry = {**compare_entry(json.loads(args.compare.read_text())), **common}
         record(args.key, entry)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from kecpm.results import aggregate, collect
 
+MENTIONS = ["--set", "model.word_shapes=true", "--set", "model.knowledge_mentions=true"]
 NS = ["--set", "model.word_shapes=false"]  # word shapes are on by default since session 5: rows without them say so
 VARIANTS = {"full": NS, "noknow": ["--no-knowledge", *NS], "noimg": ["--no-image", *NS], "nosp": ["--no-soft-prompt", *NS],
             "text": ["--no-knowledge", "--no-image", "--no-soft-prompt", *NS],
@@ -44,6 +45,15 @@ VARIANTS = {"full": NS, "noknow": ["--no-knowledge", *NS], "noimg": ["--no-image
                                         "--set", "train.head_only_epochs=3"],
             # knowledge anchored to mentions: span / pair features "named in the knowledge"
             "warm-shapes-mentions": ["--set", "model.word_shapes=true", "--set", "model.knowledge_mentions=true"],
+            # the related systems (#12) on top of warm-shapes-mentions. MoRe: add `--retrieval CORPUS` (extra
+            # argument, benchmarks/retrieval_corpus.py); PROMU: --init-from the `kecpm pretrain-align` folder
+            "warm-shapes-mentions-more-text": [*MENTIONS, "--experts", "text"],
+            "warm-shapes-mentions-more-visual": [*MENTIONS, "--experts", "visual"],
+            "warm-shapes-mentions-more-mix": [*MENTIONS, "--experts", "mix"],
+            "warm-shapes-mentions-ib": [*MENTIONS, "--set", "model.ib_weight=0.01"],
+            "warm-shapes-mentions-align": [*MENTIONS, "--set", "model.align_weight=0.1"],
+            "warm-shapes-mentions-mmib": [*MENTIONS, "--set", "model.ib_weight=0.01", "--set", "model.align_weight=0.1"],
+            "warm-shapes-mentions-promu": MENTIONS,
             # relation extraction with the gold entities given (the MNRE setting)
             "mre": ["--task", "mre", *NS], "warm-shapes-mre": ["--task", "mre", "--set", "model.word_shapes=true"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))

@@ -109,15 +109,17 @@ class Extractor:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device = "cpu",
-                        batch_size: int = 32) -> Extractor:
+                        batch_size: int = 32, precision: str = "fp32") -> Extractor:
         """Load a model folder (``kecpm train`` writes ``runs/<run>/seed<s>/model``) or an HF hub id of
-        one; ``device``: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``."""
+        one; ``device``: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; ``precision``: fp32, bf16 or int8
+        (kecpm.model.precision)."""
         from kecpm.device import resolve_device
         from kecpm.model.model import PromptModel
         from kecpm.packaged import model_folder
 
         where = resolve_device(device) if isinstance(device, str) else device
-        return cls(PromptModel.load(model_folder(name_or_path), device=where), batch_size)
+        model = PromptModel.load(model_folder(name_or_path), device=where).set_precision(precision)
+        return cls(model, batch_size)
 
     def save_pretrained(self, directory: str | Path) -> None:
         """Write the model folder (loadable again with ``from_pretrained``)."""

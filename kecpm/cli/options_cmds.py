@@ -25,13 +25,16 @@ def sections() -> dict[str, type[Config]]:
     out: dict[str, type[Config]] = {"model": ModelConfig, "train": TrainConfig, "adapt": AdaptConfig,
                                     "knowledge": KnowledgeConfig}
     out.update({f"backend.{name}": backend_class(name).Options for name in REGISTRY})
+    from kecpm.align_config import AlignConfig  # kecpm pretrain-align
+
+    out["align"] = AlignConfig
     return out
 
 
 @friendly_errors
 def options(section: str | None = typer.Argument(
-        None, help="model | train (kecpm train, pretrain-entities), adapt (kecpm train), knowledge | backend.<name> (gen-knowledge); "
-                   "default: all.")) -> None:
+        None, help="model | train (kecpm train, pretrain-entities), adapt (kecpm train), align (pretrain-align), "
+                   "knowledge | backend.<name> (gen-knowledge); default: all.")) -> None:
     """List the options of a config section: name, default, help. Set them with --set section.option=value
     (backend.<name> options are set as backend.<option>) or in a --config file.
 

@@ -43,7 +43,8 @@ def _run_name(root: Path, model: ModelConfig) -> str:
     where = [root.parent.name, root.name] if re.fullmatch(r"K\d+", root.name) else [root.name]
     tags = [t for t, on in ((model.task.value, model.task != Task.JMERE), ("noknow", not model.use_knowledge),
                             ("noimg", not model.use_image), ("nosp", not model.soft_prompt_tokens),
-                            ("warm", bool(model.init_from)), ("noshapes", not model.word_shapes)) if on]
+                            ("warm", bool(model.init_from)), ("noshapes", not model.word_shapes),
+                            (f"more-{model.experts}", bool(model.retrieval))) if on]
     return "-".join([*where, *tags])
 
 
@@ -73,6 +74,8 @@ def train(
     task: str | None = config_flag(MC, "task", "--task"),
     encoder: str | None = config_flag(MC, "encoder", "--encoder"),
     init_from: str | None = config_flag(MC, "init_from", "--init-from"),
+    retrieval: str | None = config_flag(MC, "retrieval", "--retrieval"),
+    experts: str | None = config_flag(MC, "experts", "--experts"),
     epochs: int | None = config_flag(TC, "epochs", "--epochs"),
     batch_size: int | None = config_flag(TC, "batch_size", "--batch-size"),
     patience: int | None = config_flag(TC, "patience", "--patience"),
@@ -100,21 +103,25 @@ def train(
       kecpm train --config runs/mnre-K5/seed17/config.json   # the options of an earlier run
 
       kecpm train --shots 5 --unlabelled ../shared/data/mnre/mnre_train.txt   # relation prior from unlabelled posts
+
+      kecpm train --shots 5 --retrieval runs/corpus.jsonl --experts mix   # MoRe: retrieved passages, two experts
     """
     from kecpm.config import merge_sections
     from kecpm.data.folders import find_seed_splits
     from kecpm.results import summary_table, write_summary
     from kecpm.train import train_splits
 
-    flags = {"model": {"task": task, "encoder": encoder, "init_from": init_from, "use_knowledge": False if no_knowledge else None,
+    flags = {"model": {"task": task, "encoder": encoder, "init_from": init_from, "retrieval": retrieval,
+                       "experts": experts, "use_knowledge": False if no_knowledge else None,
                        "use_image": False if no_image else None, "soft_prompt_tokens": 0 if no_soft_prompt else None},
              "train": {"epochs": epochs, "batch_size": batch_size, "patience": patience, "min_epochs": min_epochs,
                        "max_minutes": max_minutes, "threads": threads, "device": device, "seed": train_seed},
              "adapt": {"unlabelled": unlabelled, "self_train_rounds": self_train}}
     sections = merge_sections(config, overrides, SECTIONS, flags)
-    # the label schema always comes from the training posts, never from an earlier run's config
+    # the label schema always comes from the training posts (and the retrieval corpus's hash from the corpus),
+    # never from an earlier run's config
     mcfg = ModelConfig.from_dict({k: v for k, v in sections["model"].items()
-                                  if k not in ("entity_types", "relations", "allowed_pairs")})
+                                  if k not in ("entity_types", "relations", "allowed_pairs", "retrieval_sha256")})
     tcfg = TrainConfig.from_dict(sections["train"])
     acfg = AdaptConfig.from_dict(sections["adapt"])
     root = splits_dir or splits_root / dataset / f"K{shots}"
@@ -177,3 +184,6 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.command("train")(train)
     app.command("pretrain-entities")(pretrain_entities)
+    from kecpm.cli.align_cmds import pretrain_align  # PROMU alignment pre-training (kecpm/pretrain_align.py)
+
+    app.command("pretrain-align")(pretrain_align)

@@ -9,6 +9,7 @@ from kecpm.config import Config, ConfigError, option
 from kecpm.model.tasks import TASKS, Task, TaskSpec
 from kecpm.packaged import default_encoder
 
+EXPERTS = ("text", "visual", "mix")  # MoRe's experts (kecpm.model.experts)
 TASK_DESCRIPTION = (
     "Find the people, organizations, locations and other named entities in this social media post "
     "and the relations between them."
@@ -50,6 +51,13 @@ class ModelConfig(Config):
         False, "Span and pair features: whether the knowledge names the span, and both entities of a pair in one "
                "sentence (knowledge anchored to mentions, kecpm.model.mentions).")
     knowledge_dropout: float = option(0.3, "Training probability of hiding a post's knowledge entirely.")
+    ib_weight: float = option(
+        0.0, "MMIB refinement regulariser: weight of the KL terms of stochastic bottlenecks on the word "
+             "states (after fusion), the side states and the visual prefix (kecpm.model.mmib); 0 = off.")
+    align_weight: float = option(
+        0.0, "MMIB alignment regulariser: weight of an InfoNCE between each post's text and its image (or, "
+             "without one, its caption) over the batch (kecpm.model.mmib); 0 = off. Needs use_image.")
+    align_temperature: float = option(0.1, "Temperature of the alignment InfoNCE.")
     max_text_tokens: int = option(128, "Subword budget of the text sequence (prefix vectors excluded).")
     max_caption_tokens: int = option(32, "Subword budget of the caption inside the knowledge sequence.")
     max_knowledge_tokens: int = option(160, "Subword budget of the whole caption + knowledge sequence.")
@@ -64,6 +72,17 @@ class ModelConfig(Config):
             "that `kecpm train --unlabelled` estimates (kecpm.model.prior); {} = none.")
     relation_temperature: float = option(1.0, "Temperature of the relation scores under the prior shift "
                                               "(fitted on val together with it).")
+    retrieval: str = option("", "MoRe: passage corpus (JSONL with a text field, a file of posts, or .txt lines) "
+                                "from which each post retrieves passages by its text and by its caption, read by "
+                                "two experts (kecpm.model.experts); empty = off.")
+    retrieval_top_k: int = option(3, "MoRe: passages retrieved per post and query.")
+    retrieval_embedder: str = option("", "MoRe: sentence-transformers model (HF id or path) embedding passages and "
+                                         "queries; empty = the packaged all-MiniLM-L6-v2.")
+    retrieval_sha256: str = option("", "MoRe: sha256 of the corpus file, recorded when the model is built (its "
+                                       "cached index is found by it at prediction time).")
+    experts: str = option("mix", "MoRe: which experts read the retrieved passages: text (knowledge + passages "
+                                 "retrieved by the text), visual (caption + passages retrieved by the caption) or "
+                                 "mix (both, mixed per post by a learned gate).")
     entity_types: list[str] = option([], "Entity type labels (set from the training data).")
     relations: list[str] = option([], "Relation labels (set from the training data).")
     allowed_pairs: dict[str, list[list[str]]] = option(
@@ -86,10 +105,24 @@ class ModelConfig(Config):
         for name in ("knowledge_dropout", "head_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        for name in ("ib_weight", "align_weight"):
+            if not 0.0 <= getattr(self, name) < float("inf"):
+                raise ConfigError(f"{name} must be >= 0 (and finite), got {getattr(self, name)}")
+        if not self.align_temperature > 0:
+            raise ConfigError(f"align_temperature must be > 0, got {self.align_temperature}")
+        if self.align_weight > 0 and not self.use_image:
+            raise ConfigError("align_weight needs use_image (text is aligned to the image or its caption)")
         if not self.relation_temperature > 0:
             raise ConfigError(f"relation_temperature must be > 0, got {self.relation_temperature}")
         if self.span_none_weight <= 0 or self.rel_none_weight <= 0:
             raise ConfigError("span_none_weight and rel_none_weight must be > 0")
+        if self.experts not in EXPERTS:
+            raise ConfigError(f"experts: {self.experts!r} is not one of {', '.join(EXPERTS)}")
+        if self.retrieval_top_k < 1:
+            raise ConfigError(f"retrieval_top_k must be positive, got {self.retrieval_top_k}")
+        if self.retrieval and (self.ib_weight > 0 or self.align_weight > 0):
+            raise ConfigError("retrieval (MoRe's experts) does not combine with the MMIB regularisers "
+                              "(ib_weight, align_weight) yet")
 
     @property
     def encoder_path(self) -> str:
@@ -101,5 +134,5 @@ class ModelConfig(Config):
 
     @property
     def has_side(self) -> bool:
-        """Whether posts get a side sequence (caption with the image switch, knowledge)."""
-        return self.use_image or self.use_knowledge
+        """Whether posts get a side sequence (caption with the image switch, knowledge, retrieved passages)."""
+        return self.use_image or self.use_knowledge or bool(self.retrieval)

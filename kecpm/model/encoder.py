@@ -10,15 +10,17 @@ tokens the model may see (after knowledge dropout). See ``layout.py`` for the tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from kecpm.data.schema import Post
 from kecpm.model.config import ModelConfig
+from kecpm.model.experts import Experts
 from kecpm.model.fusion import GatedCrossAttention
 from kecpm.model.layout import Batch, InputLayout
+from kecpm.model.mmib import MMIB, image_mask
 from kecpm.model.shapes import SHAPES
 from kecpm.model.soft_prompt import SoftPrompt
 from kecpm.model.visual import VisualPrefix
@@ -34,6 +36,7 @@ class Encoded:
     side: torch.Tensor | None = None
     keys: torch.Tensor | None = None
     know_visible: list[bool] | None = None  # per post: knowledge not dropped (training) and present
+    aux: dict[str, torch.Tensor] = field(default_factory=dict)  # weighted MMIB terms for the loss
 
     def post(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Post ``b``'s word states (n, H), side states (Ls, H) and visible side tokens (Ls,)."""
@@ -64,9 +67,15 @@ class PostEncoder(nn.Module):
         self.shapes = nn.Parameter(torch.zeros(len(SHAPES), self.hidden)) if config.word_shapes else None
         self.soft = SoftPrompt(config.soft_prompt_tokens, self.hidden) if config.soft_prompt_tokens else None
         self.visual = VisualPrefix(config.visual_tokens, self.hidden, config.image_model) if config.use_image else None
-        has_side = self.layout.has_side
-        self.fusion = GatedCrossAttention(self.hidden, per_dimension=config.gate_per_dimension) if has_side else None
+        more = bool(config.retrieval)  # MoRe's experts replace the fusion (kecpm.model.experts)
+        has_side = self.layout.has_side or more
+        self.fusion = GatedCrossAttention(self.hidden, per_dimension=config.gate_per_dimension) \
+            if has_side and not more else None
         self.side = AutoModel.from_pretrained(side_path or path).eval().requires_grad_(False) if has_side else None
+        self.experts = Experts(config, self.hidden, self.layout) if more else None
+        # MMIB's regularisers (kecpm.model.mmib), only when one is on: else the base model exactly
+        on = config.ib_weight > 0 or config.align_weight > 0
+        self.mmib = MMIB(config, self.hidden, has_side, config.use_image, self.tokenizer) if on else None
         self._side_cache: dict[tuple[int, ...], torch.Tensor] = {}
 
     @property
@@ -83,15 +92,21 @@ class PostEncoder(nn.Module):
         self._side_cache.clear()  # cached states live on the old device/dtype
         return super()._apply(fn, *args, **kwargs)
 
+    def clear_side_cache(self) -> None:
+        """Forget the cached side states (they are recomputed on demand)."""
+        self._side_cache.clear()
+
     def pretrained(self) -> dict[str, nn.Module]:
         """The Hugging Face models inside, saved with ``save_pretrained`` (not in the heads' file)."""
         return {name: m for name, m in (("encoder", self.text), ("side_encoder", self.side)) if m is not None}
 
     def batch(self, posts: list[Post]) -> Batch:
-        return self.layout(posts, use_image=self.visual is not None)
+        batch = self.layout(posts, use_image=self.visual is not None)
+        return batch if self.experts is None else self.experts.add_sides(batch, posts)
 
     def forward(self, batch: Batch) -> Encoded:
         batch = batch.to(self.device)
+        mmib, aux = self.mmib, {}
         emb = self.text.get_input_embeddings()(batch.text_ids)
         if self.shapes is not None:
             emb = emb + self.shapes[batch.shape_ids]
@@ -100,34 +115,56 @@ class PostEncoder(nn.Module):
         if self.soft is not None:
             prefix.append(self.soft(len(emb)))
         if self.visual is not None:
-            prefix.append(self.visual(batch.image_paths or [None] * len(emb), batch.post_ids))
+            paths = batch.image_paths or [None] * len(emb)
+            vis = self.visual(paths, batch.post_ids)
+            if mmib is not None:
+                has_image = image_mask(self.visual, paths, batch.post_ids).to(vis.device)
+                vis = mmib.bottleneck("image", vis, has_image.unsqueeze(1).expand(vis.shape[:2]), aux)
+            prefix.append(vis)
         n_pre = sum(p.size(1) for p in prefix)
         if prefix:
             emb = torch.cat([*prefix, emb], dim=1)
             mask = torch.cat([mask.new_ones(len(mask), n_pre), mask], dim=1)
         states = self.text(inputs_embeds=emb, attention_mask=mask).last_hidden_state[:, n_pre:]
+        text_states = states  # the encoder's own reading of the text, before fusion
         side = keys = visible = None
-        if self.fusion is not None and batch.side_ids is not None:
+        if self.experts is not None:
+            states, side, keys, visible = self.experts(states, batch, self.side_states)
+        elif self.fusion is not None and batch.side_ids is not None:
             side = self.side_states(batch.side_ids, batch.side_mask)
             keys = batch.side_mask.bool()
             if self.training and self.config.knowledge_dropout > 0:
                 drop = (torch.rand(len(keys)) < self.config.knowledge_dropout).to(keys.device)  # CPU RNG
                 keys = keys & ~(batch.know_mask.bool() & drop.unsqueeze(1))
+            if mmib is not None:
+                side = mmib.bottleneck("side", side, keys, aux)
             states = self.fusion(states, side, keys)
             visible = (keys & batch.know_mask.bool()).any(1).tolist()
         n = max(max(batch.n_words), 1)
         onehot = (batch.word_index.unsqueeze(1) == torch.arange(n, device=states.device).view(1, n, 1)).to(states.dtype)
         words = onehot @ states / onehot.sum(-1, keepdim=True).clamp(min=1)  # (B, N, H): mean of subwords
-        return Encoded(words, batch.n_words, side, keys, visible)
+        if mmib is not None:
+            kept = torch.tensor(batch.n_words, device=words.device)[:, None]
+            real = torch.arange(n, device=words.device) < kept  # (B, N) the post's kept words
+            words = mmib.bottleneck("text", words, real, aux)
+            if self.visual is not None:
+                text_words = onehot @ text_states / onehot.sum(-1, keepdim=True).clamp(min=1)
+                mmib.align(text_words, real, batch, side, vis, has_image, aux)
+        return Encoded(words, batch.n_words, side, keys, visible, aux)
 
     @torch.no_grad()
     def side_states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, Ls, H) frozen-encoder states of the side sequences, cached per distinct sequence."""
         keys = [tuple(ids[b, : int(mask[b].sum())].tolist()) for b in range(len(ids))]
-        for k in keys:  # one sequence at a time, unpadded: states independent of batch composition
-            if k not in self._side_cache:
-                seq = torch.tensor([k], device=ids.device)
-                self._side_cache[k] = self.side(input_ids=seq).last_hidden_state[0]
+        todo = sorted({k for k in keys if k not in self._side_cache}, key=len)
+        for i in range(0, len(todo), 16):  # similar lengths together: little padding, masked out
+            group = todo[i:i + 16]
+            width = len(group[-1])
+            seq = torch.tensor([list(k) + [0] * (width - len(k)) for k in group], device=ids.device)
+            att = torch.tensor([[1] * len(k) + [0] * (width - len(k)) for k in group], device=ids.device)
+            out = self.side(input_ids=seq, attention_mask=att).last_hidden_state
+            for j, k in enumerate(group):
+                self._side_cache[k] = out[j, : len(k)].clone()
         first = next(iter(self._side_cache.values()))
         states = first.new_zeros(*ids.shape, first.size(-1))
         for b, k in enumerate(keys):

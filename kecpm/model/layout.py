@@ -48,6 +48,9 @@ class Batch:
     side_ids: torch.Tensor | None = None  # (B, Ls)
     side_mask: torch.Tensor | None = None  # (B, Ls)
     know_mask: torch.Tensor | None = None  # (B, Ls): 1 on knowledge tokens (dropout targets)
+    visual_ids: torch.Tensor | None = None  # (B, Lv): MoRe's visual expert's side sequence (kecpm.model.experts)
+    visual_mask: torch.Tensor | None = None  # (B, Lv)
+    visual_know: torch.Tensor | None = None  # (B, Lv): 1 on retrieved passages' tokens
     image_paths: list[str | None] | None = None
     post_ids: list[str] | None = None  # names the posts in warnings (e.g. an unreadable image)
 
@@ -106,12 +109,16 @@ class InputLayout:
         return ids + [self.tok.sep_token_id], widx + [-1], len(tokens), shapes + [0]
 
     def _side(self, post: Post) -> tuple[list[int], list[int]]:
+        return self.side_sequence(post.caption if self.use_caption else None, self.knowledge_sentences(post))
+
+    def side_sequence(self, first: str | None, sentences: list[str]) -> tuple[list[int], list[int]]:
+        """``[CLS] first [SEP] sentences [SEP]`` in the side budget (``first`` cut to the caption budget,
+        the sentences to what remains) and its knowledge mask (1 on the sentences' tokens)."""
         cap: list[int] = []
-        if self.use_caption and post.caption:
-            cap = self.tok.encode(post.caption, add_special_tokens=False)[: self.max_caption]
+        if first:
+            cap = self.tok.encode(first, add_special_tokens=False)[: self.max_caption]
         ids = [self.tok.cls_token_id, *cap, self.tok.sep_token_id]
         know: list[int] = []
-        sentences = self.knowledge_sentences(post)
         if sentences:
             room = self.max_side - len(ids) - 1
             know = self.tok.encode(" ".join(sentences), add_special_tokens=False)[: max(room, 0)]
@@ -127,6 +134,11 @@ class InputLayout:
     def sentences(self, post: Post) -> list[str]:
         """``knowledge_sentences`` normalised for mention matching (``kecpm.model.mentions``)."""
         return [normalise(s) for s in self.knowledge_sentences(post)]
+
+    def pad_sides(self, sides: list[tuple[list[int], list[int]]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Side sequences (``side_sequence`` outputs) padded into ids, mask and knowledge mask (B, Ls)."""
+        return (_pad([s[0] for s in sides], self.tok.pad_token_id or 0), _pad([[1] * len(s[0]) for s in sides], 0),
+                _pad([s[1] for s in sides], 0))
 
     @property
     def has_side(self) -> bool:
@@ -146,8 +158,5 @@ class InputLayout:
             post_ids=[p.id for p in posts],
         )
         if self.has_side:
-            sides = [self._side(p) for p in posts]
-            batch.side_ids = _pad([s[0] for s in sides], pad)
-            batch.side_mask = _pad([[1] * len(s[0]) for s in sides], 0)
-            batch.know_mask = _pad([s[1] for s in sides], 0)
+            batch.side_ids, batch.side_mask, batch.know_mask = self.pad_sides([self._side(p) for p in posts])
         return batch

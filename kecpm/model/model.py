@@ -20,13 +20,14 @@ from torch import nn
 
 from kecpm.config import ConfigError
 from kecpm.data.schema import Post
+from kecpm.model import folder
 from kecpm.model.config import ModelConfig
 from kecpm.model.encoder import PostEncoder
 from kecpm.model.heads import HEADS, Head, Labels, PostView, SpanFeatures
 from kecpm.model.heads.base import Terms
 
 log = logging.getLogger(__name__)
-# heads.pt key prefixes of models saved before the encoder/heads split -> today's names.
+# heads' key prefixes of models saved before the encoder/heads split -> today's names.
 LEGACY_KEYS = {"soft.": "encoder.soft.", "visual.": "encoder.visual.", "fusion.": "encoder.fusion.",
                "span_head.width.": "spans.width.", "span_head.verbalizer.": "heads.span.verbalizer.",
                "rel_head.": "heads.relation."}
@@ -49,6 +50,10 @@ class PromptModel(nn.Module):
             raise ConfigError(f"task {config.task.value}: the training posts give no entity types"
                               f"{'' if config.task_spec.heads == ('span',) else ' or no relations'} "
                               "(see kecpm.data.schema.schema_from_posts)")
+        if config.retrieval:  # MoRe: record the corpus's hash (its cached index is found by it)
+            from kecpm.model.experts import with_corpus_hash
+
+            config = with_corpus_hash(config)
         self.config = config
         self.encoder = PostEncoder(config, encoder_path, side_path)
         self.labels = Labels(list(config.entity_types), list(config.relations))
@@ -56,6 +61,10 @@ class PromptModel(nn.Module):
         self.heads = nn.ModuleDict({name: HEADS[name](config, self.encoder.hidden, self.spans, self.labels)
                                     for name in config.task_spec.heads})
         self.warm_start_info: dict[str, object] | None = None  # what a warm start copied (set by create)
+        self.precision = "fp32"  # inference precision (kecpm.model.precision); set_precision changes it
+        self.inference_only = False  # int8 encoders cannot be trained or saved
+        # where the frozen side reader was loaded from (None: a model folder's own copy; kecpm.model.folder)
+        self.side_source: str | None = side_path or encoder_path or config.encoder_path
 
     # ---- parts -------------------------------------------------------------------------------------
     def head(self, name: str) -> Head | None:
@@ -66,9 +75,12 @@ class PromptModel(nn.Module):
         return self.encoder.device
 
     def knowledge_gates(self) -> dict[str, nn.Parameter]:
-        """The tanh gates through which caption + knowledge enter: fusion ("gate") and pair reader."""
+        """The tanh gates through which caption + knowledge enter: fusion ("gate") and pair reader; with
+        MoRe's experts their readers ("text_gate", "visual_gate") instead of the fusion."""
         rel = self.head("relation")
         gates = {"gate": self.encoder.fusion, "pair_gate": getattr(rel, "reader", None)}
+        if self.encoder.experts is not None:
+            gates.update({f"{n}_gate": m for n, m in self.encoder.experts.readers.items()})
         return {k: m.gate for k, m in gates.items() if m is not None}
 
     def gate_openness(self) -> dict[str, float]:
@@ -115,9 +127,16 @@ class PromptModel(nn.Module):
             model.warm_start_info = warm_start(model, config.init_from, config.init_type_map)
         return model
 
-    def save(self, directory: str | Path) -> None:
-        """Write config.json, schema.json, encoder/ (weights + tokenizer), side_encoder/ and heads.pt
-        into a temporary sibling folder, then swap it in (a crash leaves the old folder intact)."""
+    def save(self, directory: str | Path, card: dict[str, object] | None = None, copy_side: bool = False) -> None:
+        """Write config.json, schema.json, encoder/ (weights + tokenizer), side_encoder.json (a reference to
+        the pretrained side reader; its weights in side_encoder/ when its source cannot be found again, or
+        with ``copy_side``), heads.safetensors and README.md (the model card, with the ``card`` facts of
+        ``kecpm.model.card``) into a temporary sibling folder, then swap it in (a crash leaves the old
+        folder intact). See kecpm.model.folder."""
+        from kecpm.model.card import write_card
+
+        if self.inference_only:
+            raise ConfigError("this model runs with int8 encoders (set_precision): load it again to save it")
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
@@ -125,10 +144,17 @@ class PromptModel(nn.Module):
             self.config.save(tmp / "config.json")
             (tmp / "schema.json").write_text(json.dumps(
                 {k: getattr(self.config, k) for k in ("entity_types", "relations", "allowed_pairs")}, indent=2))
+            side = self.encoder.side
+            ref = None if side is None or copy_side else folder.side_reference(
+                side, [(self.side_source, True), (self.config.encoder_path, False)], directory)
             for name, m in self.encoder.pretrained().items():
-                m.save_pretrained(tmp / name)
+                if not (name == folder.SIDE_DIR and ref is not None):
+                    m.save_pretrained(tmp / name)  # safetensors (transformers >= 5 writes nothing else)
+            if ref is not None:
+                folder.write_side_reference(ref, tmp)
             self.encoder.tokenizer.save_pretrained(tmp / "encoder")
-            torch.save({k: v.cpu() for k, v in self.own_state().items()}, tmp / "heads.pt")
+            folder.write_heads(self.own_state(), tmp / folder.HEADS)
+            write_card(tmp, card)
             old = directory.with_name(f".{directory.name}.old")
             if directory.exists():
                 directory.replace(old)
@@ -144,30 +170,39 @@ class PromptModel(nn.Module):
         directory = Path(directory)
         if not (directory / "config.json").exists():
             raise FileNotFoundError(f"{directory}: not a saved model (no config.json)")
-        side = directory / "side_encoder"
+        ref = folder.read_side_reference(directory)  # (reference, source, local folder) or None
+        side = directory / folder.SIDE_DIR
         model = cls(ModelConfig.load(directory / "config.json"), encoder_path=str(directory / "encoder"),
-                    side_path=str(side) if side.exists() else None)
-        state = upgrade_state(torch.load(directory / "heads.pt", map_location="cpu", weights_only=True))
+                    side_path=ref[2] if ref else str(side) if side.exists() else None)
+        if ref is not None and model.encoder.side is not None:
+            folder.check_side(model.encoder.side, ref[0], directory, ref[1])
+        model.side_source = ref[1] if ref else None
+        heads, heads_file = folder.read_heads(directory)
+        state = upgrade_state(heads)
         missing, unexpected = model.load_state_dict(state, strict=False)
         own = set(model.own_state())
         bad = [k for k in missing if k in own] + list(unexpected)
         if bad:
-            raise ConfigError(f"{directory}/heads.pt does not match config.json: {', '.join(bad[:5])}")
+            raise ConfigError(f"{heads_file} does not match config.json: {', '.join(bad[:5])}")
         return model.to(device).eval()
 
     # ---- training and prediction -------------------------------------------------------------------
     def views(self, posts: Sequence[Post]) -> list[PostView]:
         """Encode ``posts`` as one batch: one view per post."""
+        return self._encode(posts)[0]
+
+    def _encode(self, posts: Sequence[Post]) -> tuple[list[PostView], dict[str, torch.Tensor]]:
+        """``views`` and the encoder's weighted regulariser terms (``Encoded.aux``: MMIB's, if on)."""
         enc = self.encoder(self.encoder.batch(list(posts)))
         views = [PostView(p, *enc.post(b)) for b, p in enumerate(posts)]
         if self.config.knowledge_mentions and enc.know_visible is not None:
             for view, visible in zip(views, enc.know_visible, strict=True):
                 view.sentences = self.encoder.layout.sentences(view.post) if visible else []
-        return views
+        return views, enc.aux
 
     def loss(self, posts: Sequence[Post]) -> torch.Tensor:
-        """Sum of the heads' losses on a batch of gold posts."""
-        views = self.views(posts)
+        """Sum of the heads' losses on a batch of gold posts, plus the encoder's regularisers (MMIB)."""
+        views, aux = self._encode(posts)
         terms: dict[str, list[Terms]] = {name: [] for name in self.heads}
         for view in views:  # post by post, head by head (the order dropout draws its masks in)
             if view.n == 0:
@@ -180,7 +215,17 @@ class PromptModel(nn.Module):
         for name, head in self.heads.items():
             if terms[name]:
                 total = total + head.loss(terms[name])
+        for term in aux.values():  # empty unless model.ib_weight or model.align_weight is on
+            total = total + term
         return total
+
+    def set_precision(self, precision: str) -> PromptModel:
+        """Predict in ``precision`` (fp32, bf16 or int8; kecpm.model.precision); int8 is for inference only."""
+        from kecpm.model.precision import prepare
+
+        prepare(self, precision)
+        self.precision = precision
+        return self
 
     def update_config(self, **changes: object) -> None:
         """Change decoding settings (thresholds, prior shift) of the model and its heads."""
@@ -210,6 +255,13 @@ class PromptModel(nn.Module):
 
         ``views`` (from ``encode_posts``) skips encoding; ``thresholds`` overrides the config's no-class
         thresholds by field name (e.g. ``{"entity_threshold": 0.7}``)."""
+        from kecpm.model.precision import autocast
+
+        with autocast(self.precision, self.device):
+            return self._predict(posts, batch_size, views, thresholds)
+
+    def _predict(self, posts: Sequence[Post], batch_size: int, views: list[PostView] | None,
+                 thresholds: dict[str, float] | None) -> list[Post]:
         was = self.training
         self.eval()
         views = views if views is not None else self.encode_posts(posts, batch_size)

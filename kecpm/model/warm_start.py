@@ -49,12 +49,14 @@ def _copy(dst: torch.Tensor, src: torch.Tensor, what: str) -> None:
 def warm_start(model: PromptModel, source_dir: str | Path, type_map: dict[str, str] | None = None) -> dict[str, object]:
     """Copy encoder and span head weights from the saved model in ``source_dir`` into ``model``;
     returns what was copied (recorded in results.json)."""
+    from kecpm.model.folder import has_heads
     from kecpm.model.model import PromptModel
     from kecpm.packaged import model_folder
 
     source_dir = model_folder(source_dir)  # a local folder or an HF hub id
-    if not (source_dir / "config.json").exists() or not (source_dir / "heads.pt").exists():
-        raise ConfigError(f"--init-from {source_dir}: not a kecpm model folder (needs config.json and heads.pt, "
+    if not (source_dir / "config.json").exists() or not has_heads(source_dir):
+        raise ConfigError(f"--init-from {source_dir}: not a kecpm model folder (needs config.json and "
+                          "heads.safetensors or heads.pt, "
                           "e.g. runs/<name>/seed17/model or the folder `kecpm pretrain-entities` prints)")
     src = PromptModel.load(source_dir)
     s_state, d_state = src.encoder.text.state_dict(), model.encoder.text.state_dict()

@@ -21,6 +21,7 @@ from kecpm.data.schema import Post, schema_from_posts
 from kecpm.device import resolve_device
 from kecpm.evaluate import score
 from kecpm.knowledge import attach_knowledge, load_knowledge
+from kecpm.model.card import run_facts, write_card
 from kecpm.model.config import ModelConfig
 from kecpm.model.model import PromptModel
 from kecpm.model.prior import relation_accuracy
@@ -84,6 +85,7 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
               "gate_openness": model.gate_openness(), "warm_start": model.warm_start_info, "n_train": len(train), "n_val": len(val), "n_test": len(test),
               **(extra or {})}
     write_results(out / "results.json", record)
+    write_card(out / "model", run_facts(record))  # the model card, now with the data and test scores
     for ckpt in [out / "checkpoint.pt", *out.glob("round*/checkpoint.pt")]:
         ckpt.unlink(missing_ok=True)
     return record
