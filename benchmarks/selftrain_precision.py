@@ -52,10 +52,11 @@ def main() -> None:
             rows.append(r)
             print(f"| {run.name} | {f.parts[-3]} | {f.parts[-2]} | {r['posts']} | {r['triples']} | "
                   f"{r['triple_precision']:.1f} | {r['entity_precision']:.1f} |")
+    rows = [r for r in rows if r["posts"]]  # rounds that kept nothing have no precision
     if rows:
         tp = [r["triple_precision"] for r in rows]
         ep = [r["entity_precision"] for r in rows]
-        print(f"\nmean over {len(rows)} rounds: triple precision {statistics.fmean(tp):.1f} ± "
+        print(f"\nmean over the {len(rows)} rounds that kept posts: triple precision {statistics.fmean(tp):.1f} ± "
               f"{statistics.pstdev(tp):.1f} %, entity precision {statistics.fmean(ep):.1f} %, "
               f"posts matched to gold {statistics.fmean(r['posts_found'] for r in rows):.0f} %")
 

@@ -121,9 +121,11 @@ class Extractor:
         model = PromptModel.load(model_folder(name_or_path), device=where).set_precision(precision)
         return cls(model, batch_size)
 
-    def save_pretrained(self, directory: str | Path) -> None:
-        """Write the model folder (loadable again with ``from_pretrained``)."""
-        self.model.save(directory)
+    def save_pretrained(self, directory: str | Path, copy_side: bool = False) -> None:
+        """Write the model folder (loadable again with ``from_pretrained``). The frozen side reader is saved
+        as a reference to its pretrained source where that can be found again; ``copy_side`` saves its
+        weights instead (for a folder that must load on machines without that source)."""
+        self.model.save(directory, copy_side=copy_side)
 
     @overload
     def predict(self, texts: str, images: str | Path | None = None, knowledge: Sequence[str] | None = None,

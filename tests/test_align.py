@@ -17,6 +17,7 @@ from kecpm.config import ConfigError
 from kecpm.data.jsonl import read_jsonl, write_jsonl
 from kecpm.data.schema import Post
 from kecpm.model.config import ModelConfig
+from kecpm.model.folder import read_heads
 from kecpm.model.model import PromptModel
 from kecpm.pretrain_align import model_config, pretrain_align
 
@@ -116,7 +117,7 @@ def test_pretrain_align_writes_a_warm_start_folder_and_caches_it(tmp_path, monke
     saved = PromptModel.load(path)
     assert saved.config.task.value == "jmere" and len(saved.labels.relations) == 21
     projections = ("span_proj", "region_proj", "text_proj", "nce_text", "nce_image")  # the Aligner's
-    assert not [k for k in torch.load(path / "heads.pt", weights_only=True) if k.split(".")[0] in projections]
+    assert not [k for k in read_heads(path)[0] if k.split(".")[0] in projections]
     # kecpm train --init-from: encoder, word shapes, soft prompt and span head come from it
     new = PromptModel.create(ModelConfig(entity_types=["per", "org", "loc", "misc"], relations=["peer"],
                                          soft_prompt_tokens=2, init_from=str(path)))
@@ -141,7 +142,7 @@ def test_default_output_is_cached_by_input_hash(tmp_path, _isolated_cache, monke
     write_jsonl(pairs, [p for p in read_jsonl(TINY) if p.caption][:2])
     cfg = AlignConfig(batch_size=2, threads=1, progress=False)
     path = pretrain_align([pairs], model_config(SMALL), cfg)
-    assert path.parent.parent == _isolated_cache / "align-models" and (path / "heads.pt").exists()
+    assert path.parent.parent == _isolated_cache / "align-models" and (path / "heads.safetensors").exists()
     monkeypatch.setattr("kecpm.pretrain_align.train_alignment", lambda *a: pytest.fail("trained again"))
     assert pretrain_align([pairs], model_config(SMALL), cfg) == path
 

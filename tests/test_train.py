@@ -14,6 +14,7 @@ from kecpm.cli import app
 from kecpm.data.jsonl import read_jsonl, write_jsonl
 from kecpm.data.schema import schema_from_posts
 from kecpm.model.config import ModelConfig
+from kecpm.model.folder import read_heads
 from kecpm.model.model import PromptModel
 from kecpm.train import TrainConfig, Trainer
 
@@ -44,7 +45,8 @@ def test_train_cli_writes_all_artefacts(tmp_path):
         assert rec["epochs_run"] == 2 and len(rec["history"]) == 2
         assert set(rec["test"]) == {"entity_f1", "rel_strict_f1", "rel_boundary_f1", "macro_f1"}
         assert len(read_jsonl(d / "predictions.jsonl")) == 4
-        assert (d / "model" / "heads.pt").exists()
+        assert (d / "model" / "heads.safetensors").exists()
+        assert "## Test scores (F1, percent)" in (d / "model" / "README.md").read_text()  # the card, after scoring
     rows = list(csv.reader((run / "summary.csv").open()))
     assert [r[0] for r in rows] == ["seed", "1", "mean", "std"]
     assert "rel-strict" in res.output
@@ -104,7 +106,7 @@ def test_train_on_a_few_real_posts_of_the_paper_splits(shared_data, tmp_path):
     cfg = json.loads((d / "config.json").read_text())
     assert cfg["model"]["use_knowledge"] and cfg["model"]["relations"]
     # the paper's posts carry captions and ChatGPT knowledge: the fusion gate must have moved off 0
-    heads = torch.load(d / "model" / "heads.pt", weights_only=True)
+    heads, _ = read_heads(d / "model")
     assert float(heads["encoder.fusion.gate"].abs().max()) > 0
 
 

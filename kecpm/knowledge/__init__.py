@@ -7,8 +7,9 @@ from kecpm.knowledge.store import (
     KNOWLEDGE_FILE,
     attach_knowledge,
     final_sentences,
+    knowledge_sources,
     load_knowledge,
     read_records,
 )
 
-__all__ = ["KNOWLEDGE_FILE", "attach_knowledge", "final_sentences", "load_knowledge", "read_records"]
+__all__ = ["KNOWLEDGE_FILE", "attach_knowledge", "final_sentences", "knowledge_sources", "load_knowledge", "read_records"]

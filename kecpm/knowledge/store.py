@@ -58,6 +58,16 @@ def load_knowledge(path: str | Path) -> dict[str, list[str]]:
     return {r["id"]: final_sentences(r) for r in read_records(path)}
 
 
+def knowledge_sources(path: str | Path) -> dict[str, int]:
+    """How many records of a knowledge file each ``backend:model`` wrote (``imported`` for records
+    without one), so a run can say where its knowledge came from."""
+    counts: dict[str, int] = {}
+    for r in read_records(path):
+        key = f"{r['backend']}:{r.get('model', '')}" if r.get("backend") else "imported"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def attach_knowledge(posts: Iterable[Post], mapping: Mapping[str, list[str]] | None,
                      strict: bool = False) -> list[Post]:
     """Copies of ``posts`` with ``.knowledge`` from ``mapping`` (posts it lacks keep their own; no

@@ -20,7 +20,7 @@ from kecpm.data.jsonl import atomic_write, write_jsonl
 from kecpm.data.schema import Post, schema_from_posts
 from kecpm.device import resolve_device
 from kecpm.evaluate import score
-from kecpm.knowledge import attach_knowledge, load_knowledge
+from kecpm.knowledge import attach_knowledge, knowledge_sources, load_knowledge
 from kecpm.model.card import run_facts, write_card
 from kecpm.model.config import ModelConfig
 from kecpm.model.model import PromptModel
@@ -105,6 +105,11 @@ def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: Train
     for sp in splits:
         know = knowledge or sp.knowledge
         mapping = load_knowledge(know) if know and model_config.use_knowledge else None
+        sources = knowledge_sources(know) if mapping is not None else {}
+        if any(k.startswith("dummy:") for k in sources):
+            log.warning("%s: %d knowledge records come from the dummy backend (a test stand-in, not an LLM); "
+                        "regenerate them with kecpm gen-knowledge", know, sum(v for k, v in sources.items()
+                                                                                 if k.startswith("dummy:")))
         parts = {p: attach_knowledge(sp.read(p)[: limit or None], mapping) for p in PARTS}
         seed_args = args.replace(seed=sp.seed if fixed_seed is None else fixed_seed)
         log.info("seed %d: %d train, %d val, %d test posts from %s; knowledge: %s", sp.seed, len(parts["train"]),
@@ -117,6 +122,7 @@ def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: Train
         rec = train_seed(parts["train"], parts["val"], parts["test"], model_config, seed_args,
                          Path(run_dir) / f"seed{sp.seed}",
                          extra={"seed": sp.seed, "split_dir": str(sp.dir), "knowledge_file": str(know) if know else None,
+                                "knowledge_sources": sources,
                                 "encoder": model_config.encoder_path},
                          adapt_config=adapt_config, unlabelled=unlabelled)
         t = rec["test"]

@@ -28,7 +28,7 @@ def test_save_load_gives_identical_predictions(make_model, tiny_posts, tmp_path)
         opt.step()
     model.eval()
     model.save(tmp_path / "m")
-    assert {p.name for p in (tmp_path / "m").iterdir()} >= {"config.json", "schema.json", "encoder", "heads.pt"}
+    assert {p.name for p in (tmp_path / "m").iterdir()} >= {"config.json", "schema.json", "encoder", "heads.safetensors"}
     from kecpm.model.model import PromptModel
 
     loaded = PromptModel.load(tmp_path / "m")

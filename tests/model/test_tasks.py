@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from kecpm.config import ConfigError
+from kecpm.model.folder import read_heads
 from kecpm.model.heads import HEADS
 from kecpm.model.model import LEGACY_KEYS, PromptModel
 from kecpm.model.tasks import TASKS, Task
@@ -53,7 +54,8 @@ def test_unknown_task_is_a_config_error(tiny_posts):
 def test_model_saved_by_the_earlier_build_loads_and_predicts_the_same(make_model, tiny_posts, tmp_path):
     model = _fit(make_model(), tiny_posts)
     model.save(tmp_path / "m")
-    state = torch.load(tmp_path / "m" / "heads.pt", weights_only=True)
+    state, _ = read_heads(tmp_path / "m")
+    (tmp_path / "m" / "heads.safetensors").unlink()  # the earlier build wrote heads.pt
     old_names = {v: k for k, v in LEGACY_KEYS.items()}
     legacy = {next((o + k[len(n):] for n, o in old_names.items() if k.startswith(n)), k): v for k, v in state.items()}
     assert "rel_head.verbalizer.labels" in legacy and "span_head.width.weight" in legacy
