@@ -63,11 +63,19 @@ def _swap(new: Path, folder: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def _usual_permissions(new: Path, umask: int) -> None:
+    """Owner-only files (mkstemp's, safetensors') get the permissions a plain ``open`` would give."""
+    for p in new.rglob("*"):
+        if p.is_file() and not p.is_symlink() and not p.stat().st_mode & 0o077:
+            os.chmod(p, 0o666 & ~umask)
+
+
 @contextmanager
-def replace_folder(folder: str | Path) -> Iterator[Path]:
+def replace_folder(folder: str | Path, carry_over: bool = True) -> Iterator[Path]:
     """Yield an empty hidden sibling of ``folder`` to write the new content into; when the block
-    succeeds, carry over the old folder's other files and swap the new folder in. A WriteError in the
-    block is raised again naming the file at its final place."""
+    succeeds, carry over the old folder's other files (unless ``carry_over`` is off: the new content
+    is the whole folder) and swap the new folder in. A WriteError in the block is raised again naming
+    the file at its final place."""
     folder = Path(folder)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +87,8 @@ def replace_folder(folder: str | Path) -> Iterator[Path]:
         raise WriteError(folder, e) from e
     try:
         yield new
-        if folder.is_dir():
+        _usual_permissions(new, umask)
+        if carry_over and folder.is_dir():
             _carry_over(folder, new)
         _swap(new, folder)
         _fsync_dir(folder.parent)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from kecpm.atomic_folder import replace_folder
 from kecpm.config import ConfigError
 from kecpm.data.schema import Post
 from kecpm.model import folder
@@ -138,9 +137,7 @@ class PromptModel(nn.Module):
         if self.inference_only:
             raise ConfigError("this model runs with int8 encoders (set_precision): load it again to save it")
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
+        with replace_folder(directory, carry_over=False) as tmp:
             self.config.save(tmp / "config.json")
             (tmp / "schema.json").write_text(json.dumps(
                 {k: getattr(self.config, k) for k in ("entity_types", "relations", "allowed_pairs")}, indent=2))
@@ -155,14 +152,6 @@ class PromptModel(nn.Module):
             self.encoder.tokenizer.save_pretrained(tmp / "encoder")
             folder.write_heads(self.own_state(), tmp / folder.HEADS)
             write_card(tmp, card)
-            old = directory.with_name(f".{directory.name}.old")
-            if directory.exists():
-                directory.replace(old)
-            tmp.replace(directory)
-            shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> PromptModel:

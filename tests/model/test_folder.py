@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -52,6 +53,12 @@ def test_folder_has_a_side_reference_safetensors_heads_and_a_card(make_model, ti
     assert _same(model, loaded, tiny_posts)
     card = (tmp_path / "m" / "README.md").read_text()
     assert "# kecpm model: jmere" in card and "`member_of`" in card and "side_encoder.json" in card
+    # readable like any file the user writes (mkdtemp / safetensors make owner-only ones)
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in [tmp_path / "m", *(tmp_path / "m").rglob("*")]:
+        want = (0o777 if p.is_dir() else 0o666) & ~umask
+        assert p.stat().st_mode & 0o777 == want, p
     # saving the loaded model again keeps the same reference
     loaded.save(tmp_path / "again")
     assert json.loads((tmp_path / "again" / "side_encoder.json").read_text()) == ref
