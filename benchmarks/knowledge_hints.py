@@ -1,0 +1,72 @@
+"""How good are a knowledge source's entity hints? For the test posts of each split folder given, the
+spans of the post that its knowledge names (``kecpm.model.mentions``: normalised whole-word match,
+the sentences the model reads after ``filter_knowledge``) against the gold entities.
+
+    python benchmarks/knowledge_hints.py ../shared/data/fs-jmere/seed_17 fewshot_splits/mnre/K5/seed17
+
+- recall: share of gold entities whose text the knowledge names;
+- precision: share of the hinted spans (maximal spans of up to 4 words that the knowledge names and
+  that look like names: a Capitalised / ALLCAPS / @ / # word first) that are exactly a gold entity;
+  "overlap" counts a hinted span overlapping a gold entity as right.
+Free-text knowledge carries no entity types, so types are not scored. The source of each folder's
+knowledge is printed (``kecpm.knowledge.knowledge_sources``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kecpm.data.folders import find_seed_splits
+from kecpm.knowledge import attach_knowledge, knowledge_sources, load_knowledge
+from kecpm.model.layout import relevant_sentences
+from kecpm.model.mentions import named_in, normalise
+from kecpm.model.shapes import SHAPES, word_shape
+
+NAME_SHAPES = {SHAPES.index(s) for s in ("Capitalised", "ALLCAPS", "miXed", "@mention", "#hashtag")}
+
+
+def hinted_spans(tokens: list[str], sentences: list[str], max_words: int = 4) -> set[tuple[int, int]]:
+    """Maximal spans named in ``sentences`` whose first word looks like a name."""
+    spans = [(i, j) for i in range(len(tokens)) for j in range(i + 1, min(len(tokens), i + max_words) + 1)
+             if word_shape(tokens[i]) in NAME_SHAPES and tokens[i].lower() != "rt"]
+    named = {sp for sp, hit in zip(spans, named_in(sentences, tokens, spans), strict=True) if hit}
+    return {(i, j) for i, j in named if not any(a <= i and j <= b and (a, b) != (i, j) for a, b in named)}
+
+
+def figures(folder: Path) -> dict[str, float | str]:
+    split = find_seed_splits(folder)[0]
+    know = split.knowledge
+    posts = split.read("test")
+    if know:
+        posts = attach_knowledge(posts, load_knowledge(know))
+    gold_n = named = hinted = exact = overlap = 0
+    for p in posts:
+        sentences = [normalise(s) for s in relevant_sentences(p.knowledge or [], p.tokens)]
+        gold = {(e.start, e.end) for e in p.with_entities_from_triples().entities}
+        gold_n += len(gold)
+        named += sum(bool(x) for x in named_in(sentences, p.tokens, sorted(gold)))
+        hints = hinted_spans(p.tokens, sentences)
+        hinted += len(hints)
+        exact += len(hints & gold)
+        overlap += sum(any(i < b and a < j for a, b in gold) for i, j in hints)
+    src = knowledge_sources(know) if know else {"posts' own": len(posts)}
+    return {"folder": str(folder), "source": ", ".join(f"{k} ({v})" for k, v in src.items()), "posts": len(posts),
+            "gold": gold_n, "recall": 100 * named / max(gold_n, 1), "hinted": hinted,
+            "precision": 100 * exact / max(hinted, 1), "overlap": 100 * overlap / max(hinted, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folders", nargs="+", type=Path, help="split folders (their first seed's test posts)")
+    args = ap.parse_args()
+    print("| folder | knowledge source | test posts | gold entities | recall % | hinted spans | precision % "
+          "| overlap precision % |\n|---|---|---|---|---|---|---|---|")
+    for folder in args.folders:
+        f = figures(folder)
+        print(f"| {f['folder']} | {f['source']} | {f['posts']} | {f['gold']} | {f['recall']:.1f} | {f['hinted']} "
+              f"| {f['precision']:.1f} | {f['overlap']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
