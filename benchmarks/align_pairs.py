@@ -49,7 +49,8 @@ def main() -> None:
     test = test_posts(args.root, args.mnre_test)
     test_keys, test_ids = {text_key(p) for p in test}, {p.id for p in test}
     leaked = [p for p in out if text_key(p) in test_keys or p.id in test_ids]
-    assert not leaked, f"{len(leaked)} pair(s) are test posts, e.g. {leaked[0].text!r}"
+    if leaked:
+        raise SystemExit(f"{len(leaked)} pair(s) are test posts, e.g. {leaked[0].text!r}")
     near = overlapping(out, test)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_jsonl(args.out, out)

@@ -92,7 +92,8 @@ def main() -> None:
     passages, n_mnre, dropped = corpus(mnre, train, test)
     test_keys = {text_key(p) for p in test}
     leaked = [q for q in passages if _key(q["text"]) in test_keys]
-    assert not leaked, f"{len(leaked)} passage(s) are test texts, e.g. {leaked[0]['text']!r}"
+    if leaked:
+        raise SystemExit(f"{len(leaked)} passage(s) are test texts, e.g. {leaked[0]['text']!r}")
     near = overlapping([Post(q["id"], q["text"].split(), "") for q in passages], test)
     out = args.out or Path("runs/retrieval") / f"corpus-{'-'.join(f'{s.parent.name}-{s.name}' for s in args.splits)}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)

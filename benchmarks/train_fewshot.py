@@ -67,6 +67,8 @@ def run_variant(splits: str, variant: str, seeds: str, threads: int, extra: list
         if not init_from:
             raise SystemExit(f"variant {variant} needs --init-from (e.g. \"$(kecpm pretrain-entities)\")")
         extra = ["--init-from", init_from, *extra]
+    if "--experts" in VARIANTS[variant] and "--retrieval" not in extra:
+        raise SystemExit(f"variant {variant} needs --retrieval CORPUS (benchmarks/retrieval_corpus.py)")
     if train_seed is not None:
         extra = ["--train-seed", str(train_seed), *extra]
     cmd = [str(Path(sys.executable).parent / "kecpm"), "train", *SPLITS[splits], *VARIANTS[variant], "--seeds", seeds,

@@ -176,6 +176,7 @@ def pretrain_align(pairs: list[str | Path], model: ModelConfig | None = None, cf
     if finished and (root / "model" / "config.json").exists():
         log.info("aligned model found: %s", root / "model")
         return root / "model"
+    done.unlink(missing_ok=True)  # the folder no longer vouches for any key until this run finishes
     set_seed(cfg.seed, cfg.threads)
     start = time.time()
     net = PromptModel.create(model).to(resolve_device(cfg.device))

@@ -39,7 +39,9 @@ def test_a_list_gives_one_prediction_per_text(extractor: Extractor, tmp_path: Pa
     assert preds[0].image_warning is None
     assert "gone.jpg: image file not found" in preds[1].image_warning
     single = extractor.predict(TEXT, knowledge=["Obama met Merkel."])
-    assert [(e, e.score) for e in single.entities] == [(e, e.score) for e in preds[0].entities]
+    # the same entities; scores equal up to float noise (a batch of two pads the shorter text)
+    assert [(e.start, e.end, e.type) for e in single.entities] == [(e.start, e.end, e.type) for e in preds[0].entities]
+    assert [e.score for e in single.entities] == pytest.approx([e.score for e in preds[0].entities], abs=1e-5)
     with pytest.raises(ValueError, match="images: give one entry per text"):
         extractor.predict([TEXT, TEXT], images=["a.jpg"])
 

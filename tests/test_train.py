@@ -215,3 +215,25 @@ def test_head_only_epochs_keep_the_encoder_then_train_it():
 def test_head_only_epochs_must_leave_epochs_to_fine_tune():
     with pytest.raises(ValueError, match="head_only_epochs"):
         TrainConfig(epochs=3, head_only_epochs=3)
+
+
+def test_a_finished_run_is_not_reused_for_other_options(tmp_path):
+    """Same run name, another learning option: a clear error, not the old run's scores."""
+    from kecpm.config import ConfigError
+    from kecpm.train.run import train_seed
+
+    posts = read_jsonl(TINY)
+    model = ModelConfig(soft_prompt_tokens=2, use_image=False, use_knowledge=False)
+    args = TrainConfig(epochs=1, batch_size=4, threads=1, progress=False, tune_thresholds=False)
+    first = train_seed(posts[:6], posts[5:], posts[4:], model, args, tmp_path / "run")
+    again = train_seed(posts[:6], posts[5:], posts[4:], model, args.replace(threads=2), tmp_path / "run")
+    assert again == first  # only where it runs changed: the finished run is reused
+    with pytest.raises(ConfigError, match="word_shapes"):
+        train_seed(posts[:6], posts[5:], posts[4:], model.replace(word_shapes=False), args, tmp_path / "run")
+
+
+def test_experts_without_retrieval_is_a_config_error():
+    from kecpm.config import ConfigError
+
+    with pytest.raises(ConfigError, match="retrieval"):
+        ModelConfig(experts="text")

@@ -14,9 +14,14 @@ from kecpm.data.schema import Post
 _KEEP = re.compile(r"[^a-z0-9]+")
 
 
+def letters_and_digits(text: str) -> str:
+    """``text`` reduced to lower-case letters and digits: what "the same text" means everywhere."""
+    return _KEEP.sub("", text.lower())
+
+
 def text_key(post: Post) -> str:
     """The post's text reduced to lower-case letters and digits."""
-    return _KEEP.sub("", post.text.lower())
+    return letters_and_digits(post.text)
 
 
 def overlapping(posts: Iterable[Post], others: Iterable[Post], prefix: int = 40) -> list[Post]:

@@ -118,6 +118,8 @@ class ModelConfig(Config):
             raise ConfigError("span_none_weight and rel_none_weight must be > 0")
         if self.experts not in EXPERTS:
             raise ConfigError(f"experts: {self.experts!r} is not one of {', '.join(EXPERTS)}")
+        if self.experts != "mix" and not self.retrieval:
+            raise ConfigError(f"experts={self.experts} needs retrieval (--retrieval CORPUS): without it there are no experts")
         if self.retrieval_top_k < 1:
             raise ConfigError(f"retrieval_top_k must be positive, got {self.retrieval_top_k}")
         if self.retrieval and (self.ib_weight > 0 or self.align_weight > 0):

@@ -156,15 +156,10 @@ class PostEncoder(nn.Module):
     def side_states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, Ls, H) frozen-encoder states of the side sequences, cached per distinct sequence."""
         keys = [tuple(ids[b, : int(mask[b].sum())].tolist()) for b in range(len(ids))]
-        todo = sorted({k for k in keys if k not in self._side_cache}, key=len)
-        for i in range(0, len(todo), 16):  # similar lengths together: little padding, masked out
-            group = todo[i:i + 16]
-            width = len(group[-1])
-            seq = torch.tensor([list(k) + [0] * (width - len(k)) for k in group], device=ids.device)
-            att = torch.tensor([[1] * len(k) + [0] * (width - len(k)) for k in group], device=ids.device)
-            out = self.side(input_ids=seq, attention_mask=att).last_hidden_state
-            for j, k in enumerate(group):
-                self._side_cache[k] = out[j, : len(k)].clone()
+        for k in keys:  # one sequence at a time, unpadded: states independent of batch composition
+            if k not in self._side_cache:  # (batched, even equal lengths, differ in the last float bits)
+                seq = torch.tensor([k], device=ids.device)
+                self._side_cache[k] = self.side(input_ids=seq).last_hidden_state[0]
         first = next(iter(self._side_cache.values()))
         states = first.new_zeros(*ids.shape, first.size(-1))
         for b, k in enumerate(keys):

@@ -213,6 +213,8 @@ class PromptModel(nn.Module):
         from kecpm.model.precision import prepare
 
         prepare(self, precision)
+        if precision != self.precision:
+            self.encoder.clear_side_cache()  # states computed in the other precision
         self.precision = precision
         return self
 

@@ -13,8 +13,9 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from kecpm.data.overlap import letters_and_digits
 from kecpm.data.schema import Post
-from kecpm.retrieval.corpus import Passage, normalise_text
+from kecpm.retrieval.corpus import Passage
 from kecpm.retrieval.index import Embedder, PassageIndex, load_index
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,11 @@ class Retriever:
 
     def _norm_of(self, text: str) -> str:
         if text not in self._norm:
-            self._norm[text] = normalise_text(text)
+            self._norm[text] = letters_and_digits(text)
         return self._norm[text]
 
     def _keep(self, hits: list[tuple[float, Passage]], post: Post) -> list[str]:
-        own, seen, out = normalise_text(post.text), set(), []
+        own, seen, out = letters_and_digits(post.text), set(), []
         for _, p in hits:
             norm = self._norm_of(p.text)
             if (p.id and p.id == post.id) or norm == own or norm in seen:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kecpm.config import ConfigError
 from kecpm.data.folders import PARTS, SeedSplit
 from kecpm.data.jsonl import atomic_write, write_jsonl
 from kecpm.data.schema import Post, schema_from_posts
@@ -33,6 +34,26 @@ from kecpm.train.trainer import Trainer, set_seed
 log = logging.getLogger(__name__)
 
 
+# Options that change where and how visibly a run goes, not what it learns (a finished run is reused).
+NOT_COMPARED = ("threads", "device", "progress", "eval_batch_size", "max_minutes", "retrieval_sha256")
+
+
+def check_same_run(out: Path, model_config: ModelConfig, args: TrainConfig, adapt_config: AdaptConfig) -> None:
+    """ConfigError when ``out`` holds a run (finished or to resume) made with other options than these:
+    reusing it would report scores of another configuration. Options an older build did not have are
+    not compared (they were off)."""
+    path = out / "config.json"
+    if not path.exists():
+        return
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    now = {"model": model_config.to_dict(), "train": args.to_dict(), "adapt": adapt_config.to_dict()}
+    diff = [f"{sec}.{k}: {stored[sec][k]!r} -> {v!r}" for sec, d in now.items() for k, v in d.items()
+            if k not in NOT_COMPARED and k in stored.get(sec, {}) and stored[sec][k] != json.loads(json.dumps(v))]
+    if diff:
+        raise ConfigError(f"{out} holds a run made with other options ({'; '.join(diff[:4])}): give the new run "
+                          "another --name (or --out), or remove that folder")
+
+
 def train_seed(train: list[Post], val: list[Post], test: list[Post], model_config: ModelConfig,
                args: TrainConfig, out_dir: str | Path, extra: dict[str, Any] | None = None,
                adapt_config: AdaptConfig | None = None, unlabelled: list[Post] | None = None) -> dict[str, Any]:
@@ -40,11 +61,13 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
     to ``out_dir``; resumes from ``checkpoint.pt`` there, skips if ``results.json`` exists. With
     ``unlabelled`` posts the trained model is adapted to them (``adapt_config``) before it is scored."""
     out = Path(out_dir)
+    model_config = model_config.replace(**schema_from_posts(train))
+    if (out / "results.json").exists() or (out / "checkpoint.pt").exists():
+        check_same_run(out, model_config, args, adapt_config or AdaptConfig())
     if (out / "results.json").exists():
         log.info("%s: already done, skipping", out)
         return json.loads((out / "results.json").read_text(encoding="utf-8"))
     set_seed(args.seed, args.threads)
-    model_config = model_config.replace(**schema_from_posts(train))
     with atomic_write(out / "config.json") as fh:
         json.dump({"model": model_config.to_dict(), "train": args.to_dict(),
                    "adapt": (adapt_config or AdaptConfig()).to_dict(), "run": extra or {}}, fh, indent=2)

@@ -42,7 +42,7 @@ def _step(model: PromptModel, posts: list[Post], lr: float = 1e-3) -> float:
 def test_retrieval_off_is_the_base_model(make_model, tiny_posts):
     base = make_model()
     rng = torch.random.get_rng_state()
-    other = make_model(experts="visual", retrieval_top_k=7, retrieval_embedder="no/such-model")
+    other = make_model(retrieval_top_k=7, retrieval_embedder="no/such-model")
     assert torch.equal(rng, torch.random.get_rng_state())  # no extra RNG draw
     names = [n for n, _ in base.named_parameters()]
     assert names == [n for n, _ in other.named_parameters()] and not any("experts" in n for n in names)
