@@ -19,7 +19,7 @@ from pathlib import Path
 
 from kecpm.align import NAME_SHAPES, NOT_NAMES
 from kecpm.data.folders import find_seed_splits
-from kecpm.knowledge import attach_knowledge, knowledge_sources, load_knowledge
+from kecpm.knowledge import attach_knowledge, knowledge_map, knowledge_sources, read_records
 from kecpm.model.layout import relevant_sentences
 from kecpm.model.mentions import named_in, normalise
 from kecpm.model.shapes import word_shape
@@ -37,8 +37,9 @@ def figures(folder: Path) -> dict[str, float | str]:
     split = find_seed_splits(folder)[0]
     know = split.knowledge
     posts = split.read("test")
-    if know:
-        posts = attach_knowledge(posts, load_knowledge(know))
+    records = read_records(know) if know else None
+    if records is not None:
+        posts = attach_knowledge(posts, knowledge_map(records))
     gold_n = named = hinted = exact = overlap = 0
     for p in posts:
         sentences = [normalise(s) for s in relevant_sentences(p.knowledge or [], p.tokens)]
@@ -49,7 +50,7 @@ def figures(folder: Path) -> dict[str, float | str]:
         hinted += len(hints)
         exact += len(hints & gold)
         overlap += sum(any(i < b and a < j for a, b in gold) for i, j in hints)
-    src = knowledge_sources(know) if know else {"posts' own": len(posts)}
+    src = knowledge_sources(records) if records is not None else {"posts' own": len(posts)}
     return {"folder": str(folder), "source": ", ".join(f"{k} ({v})" for k, v in src.items()), "posts": len(posts),
             "gold": gold_n, "recall": 100 * named / max(gold_n, 1), "hinted": hinted,
             "precision": 100 * exact / max(hinted, 1), "overlap": 100 * overlap / max(hinted, 1)}

@@ -44,7 +44,7 @@ VARIANTS = {"full": NS, "noknow": ["--no-knowledge", *NS], "noimg": ["--no-image
             "warm-shapes-lpft-noknow": ["--no-knowledge", "--set", "model.word_shapes=true",
                                         "--set", "train.head_only_epochs=3"],
             # knowledge anchored to mentions: span / pair features "named in the knowledge"
-            "warm-shapes-mentions": ["--set", "model.word_shapes=true", "--set", "model.knowledge_mentions=true"],
+            "warm-shapes-mentions": MENTIONS,
             # the related systems (#12) on top of warm-shapes-mentions. MoRe: add `--retrieval CORPUS` (extra
             # argument, benchmarks/retrieval_corpus.py); PROMU: --init-from the `kecpm pretrain-align` folder
             "warm-shapes-mentions-more-text": [*MENTIONS, "--experts", "text"],

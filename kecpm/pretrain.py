@@ -23,12 +23,10 @@ from kecpm.model.config import ModelConfig
 from kecpm.model.tasks import Task
 from kecpm.paths import default_cache_dir, default_data_dir
 from kecpm.results import summary
-from kecpm.train.config import TrainConfig
+from kecpm.train.config import RUNTIME_OPTIONS, TrainConfig
 
 log = logging.getLogger(__name__)
 DATASETS = ("twitter2015", "twitter2017")
-# Settings that change where and how fast a run goes, not what it learns: left out of the cache key.
-NOT_IN_KEY = ("threads", "device", "progress", "eval_batch_size", "max_minutes")
 # Defaults as they were when the key was introduced: a default that changes later keeps the keys.
 KEY_BASELINE = {"word_shapes": False}
 
@@ -42,7 +40,7 @@ def default_configs() -> tuple[ModelConfig, TrainConfig]:
 def cache_key(files: dict[str, dict[str, str]], model: ModelConfig, args: TrainConfig) -> str:
     """sha256 of the inputs' file hashes and the options that differ from their defaults (canonical
     JSON), first 16 hex digits: adding an option with a default to a config keeps every key."""
-    train = {k: v for k, v in args.non_default().items() if k not in NOT_IN_KEY}
+    train = {k: v for k, v in args.non_default().items() if k not in RUNTIME_OPTIONS}
     blob = json.dumps({"files": files, "model": model.non_default(KEY_BASELINE), "train": train}, sort_keys=True)
     return sha256_bytes(blob.encode())[:16]
 

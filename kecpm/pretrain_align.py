@@ -39,10 +39,10 @@ from kecpm.model.tasks import Task
 from kecpm.paths import default_cache_dir
 from kecpm.progress import progress
 from kecpm.train.adapt import strip_labels
+from kecpm.train.config import RUNTIME_OPTIONS
 
 log = logging.getLogger(__name__)
 ADOPTED = ("encoder", "word_shapes", "soft_prompt_tokens", "max_span_width")  # from the init-from model
-NOT_IN_KEY = ("threads", "device", "progress")  # where and how visibly it runs, not what it learns
 
 
 def model_config(overrides: dict[str, Any] | None = None) -> ModelConfig:
@@ -93,7 +93,7 @@ def cache_key(pairs: list[Path], posts: list[Post], model: ModelConfig, cfg: Ali
     blob = {"pairs": [sha256_file(p) for p in pairs], "images": images,
             "init_from": folder_digest(model_folder(model.init_from)) if model.init_from else "",
             "model": {k: v for k, v in model.non_default().items() if k != "init_from"},
-            "align": {k: v for k, v in cfg.non_default().items() if k not in NOT_IN_KEY}}
+            "align": {k: v for k, v in cfg.non_default().items() if k not in RUNTIME_OPTIONS}}
     return sha256_bytes(json.dumps(blob, sort_keys=True).encode())[:16]
 
 

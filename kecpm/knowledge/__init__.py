@@ -7,9 +7,10 @@ from kecpm.knowledge.store import (
     KNOWLEDGE_FILE,
     attach_knowledge,
     final_sentences,
+    knowledge_map,
     knowledge_sources,
     load_knowledge,
     read_records,
 )
 
-__all__ = ["KNOWLEDGE_FILE", "attach_knowledge", "final_sentences", "knowledge_sources", "load_knowledge", "read_records"]
+__all__ = ["KNOWLEDGE_FILE", "attach_knowledge", "final_sentences", "knowledge_map", "knowledge_sources", "load_knowledge", "read_records"]

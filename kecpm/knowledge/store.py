@@ -55,14 +55,19 @@ def final_sentences(record: Mapping[str, Any]) -> list[str]:
 def load_knowledge(path: str | Path) -> dict[str, list[str]]:
     """Map post id to its knowledge sentences (``final_sentences``); ``path`` is a knowledge file or
     a split folder holding ``knowledge.jsonl``."""
-    return {r["id"]: final_sentences(r) for r in read_records(path)}
+    return knowledge_map(read_records(path))
 
 
-def knowledge_sources(path: str | Path) -> dict[str, int]:
-    """How many records of a knowledge file each ``backend:model`` wrote (``imported`` for records
-    without one), so a run can say where its knowledge came from."""
+def knowledge_map(records: Iterable[dict]) -> dict[str, list[str]]:
+    """Post id -> the knowledge sentences stage 2 reads (``final_sentences``) of each record."""
+    return {r["id"]: final_sentences(r) for r in records}
+
+
+def knowledge_sources(records: Iterable[dict]) -> dict[str, int]:
+    """How many of a knowledge file's records (``read_records``) each ``backend:model`` wrote
+    (``imported`` for records without one), so a run can say where its knowledge came from."""
     counts: dict[str, int] = {}
-    for r in read_records(path):
+    for r in records:
         key = f"{r['backend']}:{r.get('model', '')}" if r.get("backend") else "imported"
         counts[key] = counts.get(key, 0) + 1
     return counts

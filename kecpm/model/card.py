@@ -13,6 +13,7 @@ from typing import Any
 
 from kecpm.data.jsonl import atomic_write
 from kecpm.model.config import ModelConfig
+from kecpm.model.folder import SIDE_DIR, SIDE_REF
 
 CARD = "README.md"
 LABELS_KEYS = ("task", "entity_types", "relations", "allowed_pairs")  # shown in their own sections
@@ -28,12 +29,12 @@ def _cell(value: Any) -> str:
 
 
 def _side(directory: Path, config: ModelConfig) -> str:
-    ref = directory / "side_encoder.json"
+    ref = directory / SIDE_REF
     if ref.exists():
         data = json.loads(ref.read_text(encoding="utf-8"))
         package = f" (package `{data['package']}`)" if data.get("package") else ""
         return f"`{data['source']}`{package}, by reference: `side_encoder.json` (sha256 `{data['sha256'][:16]}...`)"
-    if (directory / "side_encoder").exists():
+    if (directory / SIDE_DIR).exists():
         return "weights in `side_encoder/` (its source could not be referenced)"
     return "none (this model reads no caption, knowledge or retrieved passages)" if not config.has_side \
         else "the text encoder's folder (a folder of an early build)"

@@ -18,7 +18,7 @@ from torch import nn
 from kecpm.data.schema import Post
 from kecpm.model.config import ModelConfig
 from kecpm.model.experts import Experts
-from kecpm.model.fusion import GatedCrossAttention
+from kecpm.model.fusion import GatedCrossAttention, knowledge_drop, visible_keys
 from kecpm.model.layout import Batch, InputLayout
 from kecpm.model.mmib import MMIB, image_mask
 from kecpm.model.shapes import SHAPES
@@ -132,10 +132,8 @@ class PostEncoder(nn.Module):
             states, side, keys, visible = self.experts(states, batch, self.side_states)
         elif self.fusion is not None and batch.side_ids is not None:
             side = self.side_states(batch.side_ids, batch.side_mask)
-            keys = batch.side_mask.bool()
-            if self.training and self.config.knowledge_dropout > 0:
-                drop = (torch.rand(len(keys)) < self.config.knowledge_dropout).to(keys.device)  # CPU RNG
-                keys = keys & ~(batch.know_mask.bool() & drop.unsqueeze(1))
+            drop = knowledge_drop(self.config.knowledge_dropout, len(batch.side_ids), self.training)
+            keys = visible_keys(batch.side_mask, batch.know_mask, drop)
             if mmib is not None:
                 side = mmib.bottleneck("side", side, keys, aux)
             states = self.fusion(states, side, keys)

@@ -29,7 +29,7 @@ from torch import nn
 from kecpm.data.schema import Post
 from kecpm.hashing import sha256_file
 from kecpm.model.config import ModelConfig
-from kecpm.model.fusion import GatedCrossAttention
+from kecpm.model.fusion import GatedCrossAttention, knowledge_drop, visible_keys
 from kecpm.model.layout import Batch, InputLayout
 from kecpm.retrieval import Retriever
 
@@ -99,9 +99,7 @@ class Experts(nn.Module):
                 side_states: SideStates) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[bool]]:
         """Text subword states (B, L, H) -> (mixed states, side states, visible side tokens, per post
         whether any knowledge or passage token is visible). ``side_states`` is the frozen side encoder."""
-        drop = None
-        if self.training and self.config.knowledge_dropout > 0:
-            drop = torch.rand(len(states)) < self.config.knowledge_dropout  # CPU RNG, one draw per batch
+        drop = knowledge_drop(self.config.knowledge_dropout, len(states), self.training)
         outs, sides, keys, knows = [], [], [], []
         for name, reader in self.readers.items():
             ids, mask, know = ((batch.side_ids, batch.side_mask, batch.know_mask) if name == "text"
@@ -109,9 +107,7 @@ class Experts(nn.Module):
             if ids is None or mask is None or know is None:
                 raise ValueError(f"the batch has no side sequence for the {name} expert (use PostEncoder.batch)")
             side = side_states(ids, mask)
-            k = mask.bool()
-            if drop is not None:
-                k = k & ~(know.bool() & drop.to(k.device).unsqueeze(1))
+            k = visible_keys(mask, know, drop)
             outs.append(reader(states, side, k))
             sides.append(side)
             keys.append(k)

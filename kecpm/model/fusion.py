@@ -10,6 +10,19 @@ import torch
 from torch import nn
 
 
+def knowledge_drop(rate: float, n: int, training: bool) -> torch.Tensor | None:
+    """(n,) bool on the CPU: the posts whose knowledge is hidden this step (knowledge dropout, training
+    only, one draw per batch from the CPU RNG); None when nothing is dropped."""
+    return torch.rand(n) < rate if training and rate > 0 else None
+
+
+def visible_keys(mask: torch.Tensor, know: torch.Tensor, drop: torch.Tensor | None) -> torch.Tensor:
+    """(B, Ls) bool: the side tokens the model may read: ``mask`` minus the knowledge tokens (``know``)
+    of the posts ``drop`` hides."""
+    keys = mask.bool()
+    return keys if drop is None else keys & ~(know.bool() & drop.to(keys.device).unsqueeze(1))
+
+
 class GatedCrossAttention(nn.Module):
     """Text tokens attend to side tokens; the result is added through the gate."""
 

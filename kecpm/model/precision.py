@@ -46,7 +46,6 @@ def prepare(model: nn.Module, precision: str) -> None:
     enc.text = quantize_int8(enc.text)
     if enc.side is not None:
         enc.side = quantize_int8(enc.side)
-    enc.clear_side_cache()
     model.inference_only = True
 
 

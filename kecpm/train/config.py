@@ -8,6 +8,10 @@ from kecpm.config import Config, ConfigError, option
 from kecpm.device import DEVICE_HELP, check_device
 from kecpm.results import METRICS
 
+# Options that change where and how visibly a run goes, not what it learns: left out of cache keys and
+# of the check that a finished run was made with the same options (pretrain, pretrain_align, train.run).
+RUNTIME_OPTIONS = ("threads", "device", "progress", "eval_batch_size", "max_minutes")
+
 
 @dataclass
 class TrainConfig(Config):

@@ -21,21 +21,20 @@ from kecpm.data.jsonl import atomic_write, write_jsonl
 from kecpm.data.schema import Post, schema_from_posts
 from kecpm.device import resolve_device
 from kecpm.evaluate import score
-from kecpm.knowledge import attach_knowledge, knowledge_sources, load_knowledge
+from kecpm.knowledge import attach_knowledge, knowledge_map, knowledge_sources, read_records
 from kecpm.model.card import run_facts, write_card
 from kecpm.model.config import ModelConfig
 from kecpm.model.model import PromptModel
 from kecpm.model.prior import relation_accuracy
 from kecpm.results import LABELS, summary, write_results
 from kecpm.train.adapt import AdaptConfig, adapt, read_unlabelled
-from kecpm.train.config import TrainConfig
+from kecpm.train.config import RUNTIME_OPTIONS, TrainConfig
 from kecpm.train.trainer import Trainer, set_seed
 
 log = logging.getLogger(__name__)
 
 
-# Options that change where and how visibly a run goes, not what it learns (a finished run is reused).
-NOT_COMPARED = ("threads", "device", "progress", "eval_batch_size", "max_minutes", "retrieval_sha256")
+NOT_COMPARED = (*RUNTIME_OPTIONS, "retrieval_sha256")  # the corpus hash is compared through the corpus path
 
 
 def check_same_run(out: Path, model_config: ModelConfig, args: TrainConfig, adapt_config: AdaptConfig) -> None:
@@ -48,7 +47,7 @@ def check_same_run(out: Path, model_config: ModelConfig, args: TrainConfig, adap
     stored = json.loads(path.read_text(encoding="utf-8"))
     now = {"model": model_config.to_dict(), "train": args.to_dict(), "adapt": adapt_config.to_dict()}
     diff = [f"{sec}.{k}: {stored[sec][k]!r} -> {v!r}" for sec, d in now.items() for k, v in d.items()
-            if k not in NOT_COMPARED and k in stored.get(sec, {}) and stored[sec][k] != json.loads(json.dumps(v))]
+            if k not in NOT_COMPARED and k in stored.get(sec, {}) and stored[sec][k] != v]
     if diff:
         raise ConfigError(f"{out} holds a run made with other options ({'; '.join(diff[:4])}): give the new run "
                           "another --name (or --out), or remove that folder")
@@ -127,8 +126,9 @@ def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: Train
     records = []
     for sp in splits:
         know = knowledge or sp.knowledge
-        mapping = load_knowledge(know) if know and model_config.use_knowledge else None
-        sources = knowledge_sources(know) if mapping is not None else {}
+        rows = read_records(know) if know and model_config.use_knowledge else None
+        mapping = knowledge_map(rows) if rows is not None else None
+        sources = knowledge_sources(rows) if rows is not None else {}
         if any(k.startswith("dummy:") for k in sources):
             log.warning("%s: %d knowledge records come from the dummy backend (a test stand-in, not an LLM); "
                         "regenerate them with kecpm gen-knowledge", know, sum(v for k, v in sources.items()

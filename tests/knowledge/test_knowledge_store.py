@@ -47,11 +47,11 @@ def test_bad_knowledge_file_names_line(tmp_path):
 
 def test_knowledge_sources_counts_backends_and_imported_records(tmp_path):
     """A run records where its knowledge came from (a dummy-backend file once replaced SmolLM2's unnoticed)."""
-    from kecpm.knowledge import knowledge_sources
+    from kecpm.knowledge import knowledge_sources, read_records
 
     a, b, c = _post("Obama visits Paris"), _post("Messi joins PSG"), _post("Nadal wins")
     path = tmp_path / "knowledge.jsonl"
     write_records(path, [{"id": a.id, "knowledge": ["x."], "backend": "dummy", "model": "dummy"},
                          {"id": b.id, "knowledge": ["y."], "backend": "vllm", "model": "smollm2"},
                          {"id": c.id, "knowledge": ["z."]}])
-    assert knowledge_sources(path) == {"dummy:dummy": 1, "vllm:smollm2": 1, "imported": 1}
+    assert knowledge_sources(read_records(path)) == {"dummy:dummy": 1, "vllm:smollm2": 1, "imported": 1}
