@@ -52,6 +52,20 @@ def frozen_sha256(module: nn.Module) -> str:
     return _digests[module]
 
 
+# heads' key prefixes of models saved before the encoder/heads split -> today's names.
+LEGACY_KEYS = {"soft.": "encoder.soft.", "visual.": "encoder.visual.", "fusion.": "encoder.fusion.",
+               "span_head.width.": "spans.width.", "span_head.verbalizer.": "heads.span.verbalizer.",
+               "rel_head.": "heads.relation."}
+
+
+def upgrade_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict saved by an earlier build, with today's parameter names."""
+    def new(k: str) -> str:
+        return next((n + k[len(o):] for o, n in LEGACY_KEYS.items() if k.startswith(o)), k)
+
+    return {new(k): v for k, v in state.items()}
+
+
 def write_heads(state: dict[str, torch.Tensor], path: Path) -> None:
     """Write ``state`` as safetensors (each tensor copied to contiguous CPU memory of its own, so tensors
     that share storage are saved, and loaded back, as separate tensors)."""
@@ -62,15 +76,15 @@ def write_heads(state: dict[str, torch.Tensor], path: Path) -> None:
 
 
 def read_heads(directory: Path) -> tuple[dict[str, torch.Tensor], Path]:
-    """The heads' state of a model folder and the file it came from (``heads.safetensors``, else the
-    ``heads.pt`` of an earlier build, read with ``weights_only``)."""
+    """The heads' state of a model folder (today's parameter names) and the file it came from
+    (``heads.safetensors``, else the ``heads.pt`` of an earlier build, read with ``weights_only``)."""
     new, old = directory / HEADS, directory / LEGACY_HEADS
     if new.exists():
         from safetensors.torch import load_file
 
-        return load_file(str(new), device="cpu"), new
+        return upgrade_state(load_file(str(new), device="cpu")), new
     if old.exists():
-        return torch.load(old, map_location="cpu", weights_only=True), old
+        return upgrade_state(torch.load(old, map_location="cpu", weights_only=True)), old
     raise FileNotFoundError(f"{directory}: not a saved model (no {HEADS} or {LEGACY_HEADS})")
 
 

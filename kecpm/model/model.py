@@ -26,20 +26,6 @@ from kecpm.model.heads import HEADS, Head, Labels, PostView, SpanFeatures
 from kecpm.model.heads.base import Terms
 
 log = logging.getLogger(__name__)
-# heads' key prefixes of models saved before the encoder/heads split -> today's names.
-LEGACY_KEYS = {"soft.": "encoder.soft.", "visual.": "encoder.visual.", "fusion.": "encoder.fusion.",
-               "span_head.width.": "spans.width.", "span_head.verbalizer.": "heads.span.verbalizer.",
-               "rel_head.": "heads.relation."}
-
-
-def upgrade_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A state dict saved by an earlier build, with today's parameter names."""
-    def new(k: str) -> str:
-        return next((n + k[len(o):] for o, n in LEGACY_KEYS.items() if k.startswith(o)), k)
-
-    return {new(k): v for k, v in state.items()}
-
-
 class PromptModel(nn.Module):
     """Extracts entities and/or triples from posts. Build with ``create`` (new) or ``load`` (saved)."""
 
@@ -166,8 +152,7 @@ class PromptModel(nn.Module):
         if ref is not None and model.encoder.side is not None:
             folder.check_side(model.encoder.side, ref[0], directory, ref[1])
         model.side_source = ref[1] if ref else None
-        heads, heads_file = folder.read_heads(directory)
-        state = upgrade_state(heads)
+        state, heads_file = folder.read_heads(directory)
         missing, unexpected = model.load_state_dict(state, strict=False)
         own = set(model.own_state())
         bad = [k for k in missing if k in own] + list(unexpected)

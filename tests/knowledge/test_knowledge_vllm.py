@@ -82,3 +82,16 @@ def test_killed_worker_does_not_leave_the_engine_behind(vllm_backend):
         time.sleep(0.5)
     alive = set(engine) & {int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()}
     assert not alive, f"engine processes {alive} outlived their killed worker"
+
+
+def test_the_worker_keeps_stdout_clean_for_predictions() -> None:
+    """vLLM logs to stdout; in the worker (and the engine it starts) that goes to stderr instead, so
+    `kecpm predict --knowledge auto > out.jsonl` writes only predictions."""
+    import subprocess
+    import sys
+
+    code = ("import os; from kecpm.knowledge.backends.vllm_backend import stdout_to_stderr; stdout_to_stderr(); "
+            "print('log line'); os.system('echo child log')")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout == ""
+    assert "log line" in res.stderr and "child log" in res.stderr

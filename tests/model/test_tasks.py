@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from kecpm.config import ConfigError
-from kecpm.model.folder import read_heads
+from kecpm.model.folder import LEGACY_KEYS, read_heads
 from kecpm.model.heads import HEADS
-from kecpm.model.model import LEGACY_KEYS, PromptModel
+from kecpm.model.model import PromptModel
 from kecpm.model.tasks import TASKS, Task
 
 

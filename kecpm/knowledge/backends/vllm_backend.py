@@ -51,8 +51,17 @@ class VLLMOptions(Config):
             raise ConfigError(f"vllm: memory must be in (0, 1], got {self.memory}")
 
 
+def stdout_to_stderr() -> None:
+    """Send this process's stdout (file descriptor 1, so also that of the processes it starts: vLLM's
+    engine core) to stderr: vLLM logs to stdout, where ``kecpm predict`` writes its predictions."""
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+
+
 def _worker(conn: Connection, engine_args: dict[str, Any], parent: int) -> None:
     """Child process: build the engine, then answer ("generate", ...) requests until ("stop",) or EOF."""
+    stdout_to_stderr()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     # vLLM's auto binding pins every engine to core 0 (core 1 "reserved"): on a shared machine two
