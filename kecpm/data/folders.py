@@ -16,7 +16,8 @@ PARTS = ("train", "val", "test")
 KNOWLEDGE_FILE = "knowledge.jsonl"
 # File names tried per part, in order: our canonical splits, the paper's files with knowledge, plain JSON,
 # CoNLL text (Twitter); "valid" is tried where "val" is not found.
-CANDIDATES = ("{}.jsonl", "{}_ofa_knowledge.json", "{}.json", "{}.txt")
+# MNRE v2's own names last ("mnre_val .txt" has a space): its folder is a full-data split as it is.
+CANDIDATES = ("{}.jsonl", "{}_ofa_knowledge.json", "{}.json", "{}.txt", "mnre_{}.txt", "mnre_{} .txt")
 ALIASES = {"val": ("val", "valid")}
 FULL_DATA_SEED = 0
 
