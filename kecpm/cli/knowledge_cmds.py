@@ -54,6 +54,7 @@ def gen_knowledge(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (on a terminal)."),
     backend: str | None = config_flag(KC, "backend", "--backend"),
     model: str | None = config_flag(KC, "model", "--model"),
+    format: str | None = config_flag(KC, "format", "--format"),
     template: str | None = config_flag(KC, "template", "--template"),
     reflect: bool | None = config_flag(KC, "reflect", "--reflect/--no-reflect"),
     k: int | None = config_flag(KC, "k", "--n-demos"),
@@ -73,6 +74,8 @@ def gen_knowledge(
       kecpm gen-knowledge fewshot_splits/mnre/K5/seed17 fewshot_splits/mnre/K5/seed67
 
       kecpm gen-knowledge SPLIT --no-reflect --set backend.json_mode=prefix   # faster on CPU
+
+      kecpm gen-knowledge SPLIT --format hints   # typed entity hints (model.knowledge_hints reads them)
 
       kecpm gen-knowledge -i tweets.txt --demos SPLIT/train.jsonl --n-demos 4 -o knowledge.jsonl
 
@@ -98,7 +101,7 @@ def gen_knowledge(
     for d in split_dirs:
         if not d.is_dir():
             raise FileNotFoundError(f"{d}: not a folder")
-    flags = {"backend": backend, "model": model, "template": template, "reflect": reflect, "k": k,
+    flags = {"backend": backend, "model": model, "format": format, "template": template, "reflect": reflect, "k": k,
              "max_new_tokens": max_new_tokens}
     cfg, options = load_configs(config, overrides, flags)
     summaries = []

@@ -79,7 +79,7 @@ def predict(
     from kecpm.data.inputs import read_inputs
     from kecpm.device import resolve_device
     from kecpm.evaluate import score
-    from kecpm.knowledge import attach_knowledge, load_knowledge
+    from kecpm.knowledge import attach_knowledge, hints_map, knowledge_map, read_records
     from kecpm.knowledge.backends.base import BackendError
     from kecpm.knowledge.prompts import TemplateError
     from kecpm.model.config import ModelConfig
@@ -108,16 +108,17 @@ def predict(
         from kecpm.knowledge.auto import knowledge_for
 
         try:
-            mapping, ks = knowledge_for(posts, folder, knowledge_config, overrides, {"backend": backend}, demos,
-                                        cache_dir, progress)
+            mapping, hints, ks = knowledge_for(posts, folder, knowledge_config, overrides, {"backend": backend},
+                                               demos, cache_dir, progress)
         except (TemplateError, BackendError) as e:
             say(one_line(e), "bold red", "error:")
             raise typer.Exit(1) from e
         say(f"{ks.posts} posts, {ks.cache_hits} cached answers, {ks.model_calls} model calls, "
             f"{ks.invalid_answers} invalid answers, {ks.no_knowledge} posts without knowledge", label="knowledge:")
-        posts = attach_knowledge(posts, mapping)
+        posts = attach_knowledge(posts, mapping, hints=hints)
     elif knowledge:
-        posts = attach_knowledge(posts, load_knowledge(knowledge))
+        records = read_records(knowledge)
+        posts = attach_knowledge(posts, knowledge_map(records), hints=hints_map(records))
     model = PromptModel.load(folder, device=resolve_device(device)).set_precision(precision)
     if image_dir is not None and model.encoder.visual is None:
         say(f"{folder} was trained without images (model.use_image=false); --image-dir is not used", "yellow")

@@ -21,7 +21,7 @@ from kecpm.data.jmere import parse_jmere_record
 from kecpm.data.jsonl import json_error
 from kecpm.data.lines import decode_error, first_line, iter_lines
 from kecpm.data.readers import FORMATS, detect_format, read_posts, require_posts
-from kecpm.data.schema import RELATIONS, Post, post_id, sentence_list, validate_post
+from kecpm.data.schema import RELATIONS, Post, hint_list, post_id, sentence_list, validate_post
 from kecpm.data.tokenize import Token, tokenize
 
 STDIN = "-"
@@ -38,7 +38,7 @@ class Inputs:
 
 def post_from_text(text: str, rec: dict[str, Any] | None = None) -> tuple[Post, list[Token]]:
     """A post from raw ``text`` (tokenized) with the optional fields of ``rec`` (``id``, ``img_id``,
-    ``image_path``, ``caption``, ``knowledge``), and its tokens."""
+    ``image_path``, ``caption``, ``knowledge``, ``hints``), and its tokens."""
     rec = rec or {}
     tokens = tokenize(text)
     if not tokens:
@@ -47,7 +47,7 @@ def post_from_text(text: str, rec: dict[str, Any] | None = None) -> tuple[Post, 
     img_id = str(rec.get("img_id") or "")
     post = Post(id=str(rec.get("id") or post_id(img_id, words)), tokens=words, img_id=img_id,
                 image_path=rec.get("image_path"), caption=rec.get("caption"),
-                knowledge=sentence_list(rec.get("knowledge")))
+                knowledge=sentence_list(rec.get("knowledge")), hints=hint_list(rec.get("hints")))
     return post, tokens
 
 

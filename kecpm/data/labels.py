@@ -2,7 +2,8 @@
 
 Stage 1 shows these words to the LLM (types and relations of the demonstrations) and stage 2
 initialises its verbalizers' label vectors from the encoder's embedding of them. A label without an
-entry is described by its name with ``_`` and ``/`` turned into spaces.
+entry is described by its name with ``_`` and ``/`` turned into spaces. ``type_code`` reads an entity
+type back from an LLM's answer (the code, its words, or a common synonym).
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ RELATION_WORDS: dict[str, str] = {
     "place_of_birth": "place of birth", "place_of_residence": "place of residence",
     "present_in": "present in", "race": "race", "religion": "religion", "siblings": "siblings",
     "subsidiary": "subsidiary of",
+}
+# Other words an LLM uses for an entity type (besides the code and its TYPE_WORDS).
+TYPE_SYNONYMS: dict[str, str] = {
+    "people": "per", "organisation": "org", "company": "org", "place": "loc", "other": "misc",
+    "miscellaneous": "misc",
 }
 
 
@@ -31,3 +37,13 @@ def type_words(entity_type: str) -> str:
 def relation_words(relation: str) -> str:
     """Words describing a relation ("member_of" -> "member of")."""
     return _words(relation, RELATION_WORDS)
+
+
+def type_code(word: str) -> str | None:
+    """The entity type code (per/org/loc/misc) an answer's type word means, case-insensitive: the code
+    itself, its ``type_words`` or a ``TYPE_SYNONYMS`` entry ("Person" -> "per"); None if unknown."""
+    key = " ".join(word.lower().replace("_", " ").replace("-", " ").split())
+    if key in TYPE_WORDS:
+        return key
+    words = {w: code for code, w in TYPE_WORDS.items()}
+    return words.get(key) or TYPE_SYNONYMS.get(key)

@@ -1,7 +1,8 @@
 """The data model: entities (word spans), triples and posts.
 
 Spans are word offsets ``[start, end)`` into ``Post.tokens``. A post's id is stable across runs
-and machines: the first 16 hex digits of sha256 of ``img_id + "\\n" + " ".join(tokens)``.
+and machines: the first 16 hex digits of sha256 of ``img_id + "\\n" + " ".join(tokens)``. A post may
+carry stage 1's entity hints (``Hint``: an entity's text, its type code and one fact about it).
 """
 
 from __future__ import annotations
@@ -92,6 +93,36 @@ class Triple:
         return cls(Entity.from_dict(d["head"]), str(d["relation"]), Entity.from_dict(d["tail"]), d.get("score"))
 
 
+@dataclass(frozen=True)
+class Hint:
+    """An entity the LLM names in a post (``knowledge.format=hints``): its text, type code, one fact."""
+
+    entity: str
+    type: str
+    about: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"entity": self.entity, "type": self.type, "about": self.about}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> Hint:
+        """A hint from ``{"entity", "type", "about"?}`` (strings, entity non-empty); else a DataError."""
+        ok = isinstance(d, dict) and isinstance(d.get("entity"), str) and bool(d["entity"]) \
+            and isinstance(d.get("type"), str) and isinstance(d.get("about", ""), str)
+        if not ok:
+            raise DataError('a hint must be {"entity": "...", "type": "...", "about": "..."} with a non-empty entity')
+        return cls(d["entity"], d["type"], d.get("about", ""))
+
+
+def hint_list(value: Any, field: str = "hints") -> list[Hint] | None:
+    """``value`` as a list of hints (None stays None); anything else but a list is a DataError."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise DataError(f'"{field}" must be a list of hints, got {type(value).__name__}')
+    return [Hint.from_dict(h) for h in value]
+
+
 @dataclass
 class Post:
     """One social-media post: text, image reference and its gold or predicted annotations."""
@@ -104,6 +135,7 @@ class Post:
     knowledge: list[str] | None = None
     entities: list[Entity] = field(default_factory=list)
     triples: list[Triple] = field(default_factory=list)
+    hints: list[Hint] | None = None  # stage 1's entity hints (knowledge.format=hints), None without
 
     @property
     def text(self) -> str:
@@ -132,6 +164,8 @@ class Post:
         }
         if self.image_path is not None:
             d["image_path"] = self.image_path
+        if self.hints is not None:
+            d["hints"] = [h.to_dict() for h in self.hints]
         return d
 
     @classmethod
@@ -147,6 +181,7 @@ class Post:
             knowledge=sentence_list(d.get("knowledge")),
             entities=[Entity.from_dict(e) for e in d.get("entities") or []],
             triples=[Triple.from_dict(t) for t in d.get("triples") or []],
+            hints=hint_list(d.get("hints")),
         )
 
 

@@ -7,10 +7,12 @@ from kecpm.knowledge.store import (
     KNOWLEDGE_FILE,
     attach_knowledge,
     final_sentences,
+    hints_map,
     knowledge_map,
     knowledge_sources,
     load_knowledge,
     read_records,
 )
 
-__all__ = ["KNOWLEDGE_FILE", "attach_knowledge", "final_sentences", "knowledge_map", "knowledge_sources", "load_knowledge", "read_records"]
+__all__ = ["KNOWLEDGE_FILE", "attach_knowledge", "final_sentences", "hints_map", "knowledge_map", "knowledge_sources",
+           "load_knowledge", "read_records"]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from kecpm.data.schema import Post
+from kecpm.data.schema import Hint, Post
 from kecpm.knowledge.pipeline import Summary
 
 log = logging.getLogger(__name__)
@@ -53,14 +53,15 @@ def training_knowledge(model_dir: str | Path) -> TrainingKnowledge:
 def knowledge_for(posts: Sequence[Post], model_dir: str | Path, config_file: str | Path | None = None,
                   overrides: Sequence[str] = (), flags: dict[str, object] | None = None,
                   demos: str | Path | None = None, cache_dir: str | Path | None = None,
-                  progress: bool = True) -> tuple[dict[str, list[str]], Summary]:
+                  progress: bool = True) -> tuple[dict[str, list[str]], dict[str, list[Hint]], Summary]:
     """Post id -> knowledge sentences for ``posts``, generated with the configured backend through the
-    answer cache (a rerun makes no model call), and the run's figures."""
+    answer cache (a rerun makes no model call), post id -> entity hints (``knowledge.format=hints``;
+    empty otherwise), and the run's figures."""
     from kecpm.data.readers import read_posts
     from kecpm.knowledge.cache import AnswerCache
     from kecpm.knowledge.config import load_configs
     from kecpm.knowledge.pipeline import generate_knowledge
-    from kecpm.knowledge.store import final_sentences
+    from kecpm.knowledge.store import hints_map, knowledge_map
 
     known = training_knowledge(model_dir)
     config_file = config_file or known.config
@@ -72,4 +73,4 @@ def knowledge_for(posts: Sequence[Post], model_dir: str | Path, config_file: str
     unique = list({p.id: p for p in posts}.values())  # the same text twice is one post
     with AnswerCache(Path(cache_dir) if cache_dir else None) as cache:
         records, summary = generate_knowledge(unique, pool, cfg, cache=cache, progress=progress, options=options)
-    return {r["id"]: final_sentences(r) for r in records}, summary
+    return knowledge_map(records), hints_map(records), summary

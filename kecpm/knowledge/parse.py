@@ -66,8 +66,14 @@ class Parsed:
     error: str = ""
 
 
-def _decode(text: str) -> Any:
-    text = _FENCE.sub("", text.strip())
+def strip_fence(text: str) -> str:
+    """``text`` without surrounding whitespace and a Markdown code fence (```json ... ```)."""
+    return _FENCE.sub("", text.strip())
+
+
+def decode_json(text: str) -> Any:
+    """The JSON of an answer (fence stripped, prose around it tolerated); ValueError if there is none."""
+    text = strip_fence(text)
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -85,10 +91,10 @@ def _decode(text: str) -> Any:
 
 def _salvage(text: str) -> list[str] | None:
     """Complete string items of a JSON list cut off by the token limit, or None."""
-    m = _TRUNCATED.match(_FENCE.sub("", text.strip()))
+    m = _TRUNCATED.match(strip_fence(text))
     if not m:
         return None
-    body = _FENCE.sub("", text.strip())[m.end() :]
+    body = strip_fence(text)[m.end() :]
     items = []
     for s in _STRING.finditer(body):
         try:
@@ -104,7 +110,7 @@ def parse_sentences(text: str, max_sentences: int, max_chars: int) -> Parsed:
     are dropped and counted."""
     truncated = 0
     try:
-        data = _decode(text)
+        data = decode_json(text)
     except ValueError:
         data = _salvage(text)
         if not data:

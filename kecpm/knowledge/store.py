@@ -1,8 +1,10 @@
 """The knowledge file: one JSON line per post, written atomically, read by stage 2.
 
 A line is ``{"id", "knowledge": [...], "reflected": [...] | null, "model", "template",
-"reflect_template", "backend", "invalid"}``. One ``knowledge.jsonl`` per split folder covers all the
-posts of ``train``, ``val`` and ``test`` (val and test posts need knowledge too).
+"reflect_template", "backend", "invalid"}``; with ``knowledge.format=hints`` it also has ``"hints":
+[{"entity", "type", "about"}]`` (type codes), one ``knowledge`` sentence per hint. One
+``knowledge.jsonl`` per split folder covers all the posts of ``train``, ``val`` and ``test`` (val and
+test posts need knowledge too).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from kecpm.data.errors import DataError
 from kecpm.data.folders import KNOWLEDGE_FILE
 from kecpm.data.jsonl import iter_json_lines, write_jsonl
-from kecpm.data.schema import Post
+from kecpm.data.schema import Hint, Post, hint_list
 
 
 def _sentences(value: Any, path: Path, line: int, field: str) -> list[str] | None:
@@ -27,7 +29,7 @@ def _sentences(value: Any, path: Path, line: int, field: str) -> list[str] | Non
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """All records of a knowledge file, checked: each has an ``id`` and lists of strings."""
+    """All records of a knowledge file, checked: each has an ``id``, lists of strings and (if any) hints."""
     path = Path(path)
     if path.is_dir():
         path = path / KNOWLEDGE_FILE
@@ -39,6 +41,11 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
             raise DataError("expected a JSON object with a string 'id'", path, i)
         obj["knowledge"] = _sentences(obj.get("knowledge"), path, i, "knowledge") or []
         obj["reflected"] = _sentences(obj.get("reflected"), path, i, "reflected")
+        if obj.get("hints") is not None:
+            try:
+                obj["hints"] = [h.to_dict() for h in hint_list(obj["hints"]) or []]
+            except DataError as e:
+                raise DataError(e.reason, path, i) from e
         records.append(obj)
     return records
 
@@ -63,6 +70,11 @@ def knowledge_map(records: Iterable[dict]) -> dict[str, list[str]]:
     return {r["id"]: final_sentences(r) for r in records}
 
 
+def hints_map(records: Iterable[dict]) -> dict[str, list[Hint]]:
+    """Post id -> the entity hints of each record that has them (``knowledge.format=hints``)."""
+    return {r["id"]: hint_list(r["hints"]) or [] for r in records if r.get("hints") is not None}
+
+
 def knowledge_sources(records: Iterable[dict]) -> dict[str, int]:
     """How many of a knowledge file's records (``read_records``) each ``backend:model`` wrote
     (``imported`` for records without one), so a run can say where its knowledge came from."""
@@ -74,9 +86,10 @@ def knowledge_sources(records: Iterable[dict]) -> dict[str, int]:
 
 
 def attach_knowledge(posts: Iterable[Post], mapping: Mapping[str, list[str]] | None,
-                     strict: bool = False) -> list[Post]:
+                     strict: bool = False, hints: Mapping[str, list[Hint]] | None = None) -> list[Post]:
     """Copies of ``posts`` with ``.knowledge`` from ``mapping`` (posts it lacks keep their own; no
-    mapping: the posts as they are).
+    mapping: the posts as they are). With ``hints`` (``hints_map`` of the same records) a post that
+    gets knowledge also gets its record's hints, or None when its record has none.
 
     With ``strict`` a post missing from ``mapping`` is a DataError naming it.
     """
@@ -85,7 +98,8 @@ def attach_knowledge(posts: Iterable[Post], mapping: Mapping[str, list[str]] | N
     out = []
     for p in posts:
         if p.id in mapping:
-            out.append(replace(p, knowledge=list(mapping[p.id])))
+            found = p.hints if hints is None else hints.get(p.id)
+            out.append(replace(p, knowledge=list(mapping[p.id]), hints=list(found) if found is not None else None))
         elif strict:
             raise DataError(f"post {p.id}: no knowledge for it in the knowledge file")
         else:

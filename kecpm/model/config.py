@@ -23,7 +23,7 @@ class ModelConfig(Config):
     # Saved configs without these keys predate them: load them with the behaviour they were trained with.
     SAVED_DEFAULTS: ClassVar[dict[str, object]] = {"gate_per_dimension": False, "filter_knowledge": False,
                                                    "pair_knowledge": False, "word_shapes": False,
-                                                   "knowledge_mentions": False}
+                                                   "knowledge_mentions": False, "knowledge_hints": False}
 
     task: Task = option(Task.JMERE, "What to extract: " + "; ".join(f"{t.value} = {s.help}" for t, s in TASKS.items()) + ".")
     encoder: str = option("", "HF encoder id or local path; empty = the packaged all-MiniLM-L6-v2.")
@@ -50,6 +50,10 @@ class ModelConfig(Config):
     knowledge_mentions: bool = option(
         False, "Span and pair features: whether the knowledge names the span, and both entities of a pair in one "
                "sentence (knowledge anchored to mentions, kecpm.model.mentions).")
+    knowledge_hints: bool = option(
+        False, "Span features: a learned vector per entity type, zero at first, for spans that a stage-1 entity hint "
+               "(gen-knowledge --format hints) names with that type: how far to trust the LLM's types "
+               "(kecpm.model.hints). Posts without hints are read as before.")
     knowledge_dropout: float = option(0.3, "Training probability of hiding a post's knowledge entirely.")
     ib_weight: float = option(
         0.0, "MMIB refinement regulariser: weight of the KL terms of stochastic bottlenecks on the word "
@@ -120,6 +124,8 @@ class ModelConfig(Config):
             raise ConfigError(f"experts: {self.experts!r} is not one of {', '.join(EXPERTS)}")
         if self.experts != "mix" and not self.retrieval:
             raise ConfigError(f"experts={self.experts} needs retrieval (--retrieval CORPUS): without it there are no experts")
+        if self.knowledge_hints and not self.use_knowledge:
+            raise ConfigError("knowledge_hints needs use_knowledge (hints are seen only with the post's knowledge)")
         if self.retrieval_top_k < 1:
             raise ConfigError(f"retrieval_top_k must be positive, got {self.retrieval_top_k}")
         if self.retrieval and (self.ib_weight > 0 or self.align_weight > 0):

@@ -42,7 +42,8 @@ class PromptModel(nn.Module):
         self.config = config
         self.encoder = PostEncoder(config, encoder_path, side_path)
         self.labels = Labels(list(config.entity_types), list(config.relations))
-        self.spans = SpanFeatures(self.encoder.hidden, config.max_span_width, config.knowledge_mentions)
+        self.spans = SpanFeatures(self.encoder.hidden, config.max_span_width, config.knowledge_mentions,
+                                  config.entity_types if config.knowledge_hints else None)
         self.heads = nn.ModuleDict({name: HEADS[name](config, self.encoder.hidden, self.spans, self.labels)
                                     for name in config.task_spec.heads})
         self.warm_start_info: dict[str, object] | None = None  # what a warm start copied (set by create)
@@ -169,9 +170,12 @@ class PromptModel(nn.Module):
         """``views`` and the encoder's weighted regulariser terms (``Encoded.aux``: MMIB's, if on)."""
         enc = self.encoder(self.encoder.batch(list(posts)))
         views = [PostView(p, *enc.post(b)) for b, p in enumerate(posts)]
-        if self.config.knowledge_mentions and enc.know_visible is not None:
+        if enc.know_visible is not None:  # mention sentences and hints only of posts whose knowledge is seen
             for view, visible in zip(views, enc.know_visible, strict=True):
-                view.sentences = self.encoder.layout.sentences(view.post) if visible else []
+                if self.config.knowledge_mentions:
+                    view.sentences = self.encoder.layout.sentences(view.post) if visible else []
+                if self.config.knowledge_hints:
+                    view.hints = list(view.post.hints or []) if visible else []
         return views, enc.aux
 
     def loss(self, posts: Sequence[Post]) -> torch.Tensor:
@@ -244,7 +248,8 @@ class PromptModel(nn.Module):
         th = {**self.thresholds(), **(thresholds or {})}
         out = []
         for post, view in zip(posts, views, strict=True):
-            pred = Post(post.id, post.tokens, post.img_id, post.image_path, post.caption, post.knowledge)
+            pred = Post(post.id, post.tokens, post.img_id, post.image_path, post.caption, post.knowledge,
+                        hints=post.hints)
             if view.n:
                 view = replace(view, post=post, entities=None)  # fresh: decoding writes entities
                 for head in self.heads.values():

@@ -58,7 +58,7 @@ def strip_labels(post: Post, keep_entities: bool = False) -> Post:
     with given entities takes them as input)."""
     ents = post.with_entities_from_triples().entities if keep_entities else []
     return Post(post.id, list(post.tokens), post.img_id, post.image_path, post.caption, post.knowledge,
-                entities=list(ents))
+                entities=list(ents), hints=post.hints)
 
 
 def read_unlabelled(path: str | Path, exclude: list[Post], limit: int, keep_entities: bool = False,

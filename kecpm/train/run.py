@@ -21,7 +21,7 @@ from kecpm.data.jsonl import atomic_write, write_jsonl
 from kecpm.data.schema import Post, schema_from_posts
 from kecpm.device import resolve_device
 from kecpm.evaluate import score
-from kecpm.knowledge import attach_knowledge, knowledge_map, knowledge_sources, read_records
+from kecpm.knowledge import attach_knowledge, hints_map, knowledge_map, knowledge_sources, read_records
 from kecpm.model.card import run_facts, write_card
 from kecpm.model.config import ModelConfig
 from kecpm.model.model import PromptModel
@@ -128,12 +128,13 @@ def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: Train
         know = knowledge or sp.knowledge
         rows = read_records(know) if know and model_config.use_knowledge else None
         mapping = knowledge_map(rows) if rows is not None else None
+        hints = hints_map(rows) if rows is not None else None
         sources = knowledge_sources(rows) if rows is not None else {}
         if any(k.startswith("dummy:") for k in sources):
             log.warning("%s: %d knowledge records come from the dummy backend (a test stand-in, not an LLM); "
                         "regenerate them with kecpm gen-knowledge", know, sum(v for k, v in sources.items()
                                                                                  if k.startswith("dummy:")))
-        parts = {p: attach_knowledge(sp.read(p)[: limit or None], mapping) for p in PARTS}
+        parts = {p: attach_knowledge(sp.read(p)[: limit or None], mapping, hints=hints) for p in PARTS}
         seed_args = args.replace(seed=sp.seed if fixed_seed is None else fixed_seed)
         log.info("seed %d: %d train, %d val, %d test posts from %s; knowledge: %s", sp.seed, len(parts["train"]),
                  len(parts["val"]), len(parts["test"]), sp.dir,

@@ -60,7 +60,7 @@ def pseudo_label(model: PromptModel, posts: list[Post], min_score: float, limit:
         if triples:
             conf = max(t.score or 0.0 for t in pred.triples if (t.score or 0.0) >= min_score)
             post = Post(pred.id, pred.tokens, pred.img_id, pred.image_path, pred.caption, pred.knowledge,
-                        triples=sorted(triples))
+                        triples=sorted(triples), hints=pred.hints)
             kept.append((conf, post.with_entities_from_triples()))
     kept.sort(key=lambda x: (-x[0], x[1].id))
     return [p for _, p in kept[:limit]]

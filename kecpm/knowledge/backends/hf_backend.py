@@ -1,7 +1,9 @@
 """The ``transformers`` backend: batched ``generate()`` with left padding, for machines without vLLM.
 
-There is no constrained decoding here, so the answer is started for the model with the prefix
-``{"sentences": ["`` (added back to the text before parsing); the parser keeps what is valid.
+There is no constrained decoding here, so the answer is started for the model with the prefix of
+the answer format (``{"sentences": ["``, or ``{"entities": [{"entity": "`` with ``knowledge.format=hints``;
+``kecpm.knowledge.formats.PREFIXES``), added back to the text before parsing; the parser keeps what
+is valid.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from kecpm.config import Config, ConfigError, option
 from kecpm.knowledge.backends.base import Answer, Messages, Sampling
+from kecpm.knowledge.formats import PREFIXES, SENTENCES
 
 if TYPE_CHECKING:
     from kecpm.knowledge.config import KnowledgeConfig
     from kecpm.knowledge.smollm import ModelRef
 
 log = logging.getLogger(__name__)
-PREFIX = '{"sentences": ["'
+PREFIX = PREFIXES[SENTENCES]
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -68,7 +71,7 @@ class HFBackend:
 
     @classmethod
     def from_config(cls, ref: ModelRef, common: KnowledgeConfig, options: HFOptions) -> HFBackend:
-        return cls(ref, dtype=options.dtype, threads=options.threads)
+        return cls(ref, prefix=PREFIXES[common.format], dtype=options.dtype, threads=options.threads)
 
     def _load(self) -> None:
         if self._model is not None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from kecpm.config import Config, ConfigError, option
 from kecpm.knowledge.backends.base import Answer, BackendError, Messages, Sampling
 from kecpm.knowledge.backends.hf_backend import PREFIX
+from kecpm.knowledge.formats import PREFIXES
 
 if TYPE_CHECKING:
     from kecpm.knowledge.config import KnowledgeConfig
@@ -120,8 +121,9 @@ class VLLMBackend:
     """Batched chat generation with vLLM in a worker process.
 
     ``json_mode="grammar"`` constrains decoding to the JSON schema (vLLM structured outputs);
-    ``"prefix"`` starts the answer with ``{"sentences": ["`` instead, which is several times faster
-    on CPU (the grammar's per-token work dominates with a 135M model) and is left to the parser.
+    ``"prefix"`` starts the answer with ``{"sentences": ["`` instead (the answer format's prefix,
+    ``kecpm.knowledge.formats.PREFIXES``), which is several times faster on CPU (the grammar's
+    per-token work dominates with a 135M model) and is left to the parser.
     """
 
     Options = VLLMOptions
@@ -129,10 +131,10 @@ class VLLMBackend:
     local_model = True
 
     def __init__(self, ref: ModelRef, max_model_len: int = 2048, memory: float = 0.1, enforce_eager: bool = True,
-                 json_mode: str = "grammar") -> None:
+                 json_mode: str = "grammar", prefix: str = PREFIX) -> None:
         self.options = VLLMOptions(json_mode=json_mode, max_model_len=max_model_len, memory=memory)
         self.structured = json_mode == "grammar"
-        self.prefix = "" if self.structured else PREFIX
+        self.prefix = "" if self.structured else prefix
         self.ref = ref
         self.model_id = ref.model_id
         self.weights = ref.weights
@@ -146,7 +148,7 @@ class VLLMBackend:
 
     @classmethod
     def from_config(cls, ref: ModelRef, common: KnowledgeConfig, options: VLLMOptions) -> VLLMBackend:
-        return cls(ref, **options.to_dict())
+        return cls(ref, **options.to_dict(), prefix=PREFIXES[common.format])
 
     def start(self) -> None:
         """Start the worker and wait (bounded) until the engine is ready."""

@@ -8,15 +8,16 @@ without one, later heads read the post's gold entities (relation extraction with
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kecpm.data.schema import Entity, Post
+from kecpm.data.schema import Entity, Hint, Post
 from kecpm.model.config import ModelConfig
+from kecpm.model.hints import hint_types
 from kecpm.model.mentions import span_flags
 
 # (logits (S, L+1), gold labels (S,)) of one post; label 0 is "none".
@@ -65,6 +66,7 @@ class PostView:
     keys: torch.Tensor | None = None  # (Ls,) side tokens visible to the model
     entities: EntitySet | None = None  # set by an entity head while decoding
     sentences: list[str] = field(default_factory=list)  # normalised knowledge sentences it sees (mentions)
+    hints: list[Hint] = field(default_factory=list)  # entity hints it sees (knowledge_hints)
 
     @property
     def n(self) -> int:
@@ -79,18 +81,25 @@ class PostView:
 
 class SpanFeatures(nn.Module):
     """Span representation shared by the heads: [first word; last word; mean; width embedding], plus
-    (``mentions``) a learned vector, zero at first, for spans the knowledge names."""
+    (``mentions``) a learned vector, zero at first, for spans the knowledge names, and (``hint_labels``:
+    the model's entity types) one per type, zero at first, for spans an entity hint names with it."""
 
-    def __init__(self, hidden: int, max_width: int, mentions: bool = False) -> None:
+    def __init__(self, hidden: int, max_width: int, mentions: bool = False,
+                 hint_labels: Sequence[str] | None = None) -> None:
         super().__init__()
         self.width = nn.Embedding(max_width + 1, 32)
         self.dim = 3 * hidden + 32
         self.mention = nn.Embedding(2, self.dim, padding_idx=0) if mentions else None
         if self.mention is not None:
             nn.init.zeros_(self.mention.weight)
+        self.hint_labels = list(hint_labels or [])
+        self.hint = nn.Embedding(len(self.hint_labels) + 1, self.dim, padding_idx=0) if hint_labels else None
+        if self.hint is not None:
+            nn.init.zeros_(self.hint.weight)
 
     def forward(self, words: torch.Tensor, spans: torch.Tensor, view: PostView | None = None) -> torch.Tensor:
-        """words (N, H), spans (S, 2) [start, end) -> (S, dim); ``view`` gives the knowledge sentences."""
+        """words (N, H), spans (S, 2) [start, end) -> (S, dim); ``view`` gives the knowledge sentences
+        and entity hints."""
         csum = torch.cat([words.new_zeros(1, words.size(1)), words.cumsum(0)])
         start, end = spans[:, 0], spans[:, 1]
         width = (end - start).clamp(min=1)
@@ -99,6 +108,9 @@ class SpanFeatures(nn.Module):
         if self.mention is not None and view is not None and view.sentences:
             flags = span_flags(view.sentences, view.post.tokens, [tuple(s) for s in spans.tolist()], spans.device)
             reps = reps + self.mention(flags)
+        if self.hint is not None and view is not None and view.hints:
+            types = hint_types(view.hints, view.post.tokens, [tuple(s) for s in spans.tolist()], self.hint_labels)
+            reps = reps + self.hint(torch.tensor(types, dtype=torch.long, device=spans.device))
         return reps
 
 
