@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from kecpm.data.labels import relation_words, type_code, type_words
 from kecpm.data.schema import Entity, Hint, Post
-from kecpm.knowledge.parse import decode_json, strip_fence
+from kecpm.knowledge.parse import answer_items, strip_fence
 
 MAX_ENTITY_CHARS = 100
 _TRUNCATED = re.compile(r'^\s*(?:\{\s*"entities"\s*:\s*)?\[', re.DOTALL)
@@ -96,19 +96,9 @@ def parse_hints(text: str, max_items: int, max_chars: int) -> ParsedHints:
     """Parse one answer with the limits of ``hints_model``; invalid items (not an object, extra keys,
     an empty or too long entity or fact, an unknown type, a repeated entity, beyond ``max_items``)
     are dropped and counted, and so is the last item of an answer cut off by the token limit."""
-    truncated = 0
-    try:
-        data = decode_json(text)
-    except ValueError:
-        data = _salvage(text)
-        if not data:
-            why = "not JSON" if data is None else "cut off before the first entity ended"
-            return ParsedHints(ok=False, error=f"{why}: {text[:80]!r}")
-        truncated = 1  # the cut-off item
-    if isinstance(data, dict):
-        data = data.get("entities")
-    if not isinstance(data, list):
-        return ParsedHints(ok=False, error="JSON without a list of entities")
+    data, truncated, error = answer_items(text, "entities", _salvage, "entity")
+    if data is None:
+        return ParsedHints(ok=False, error=error)
     model = hint_item_model(max_chars)
     out: list[Hint] = []
     seen: set[str] = set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Annotated, Any
@@ -104,23 +105,33 @@ def _salvage(text: str) -> list[str] | None:
     return items
 
 
-def parse_sentences(text: str, max_sentences: int, max_chars: int) -> Parsed:
-    """Parse one model answer with the limits of ``answer_model``; invalid items (not a string, empty
-    or longer than ``max_chars`` after collapsing whitespace, duplicates, beyond ``max_sentences``)
-    are dropped and counted."""
+def answer_items(text: str, key: str, salvage: Callable[[str], list[Any] | None],
+                 item: str) -> tuple[list[Any] | None, int, str]:
+    """The item list of one answer (``{key: [...]}`` or a bare list): (items, 1 if the answer was cut
+    off and salvaged by ``salvage`` else 0, error). Items None and an error for an unusable answer."""
     truncated = 0
     try:
         data = decode_json(text)
     except ValueError:
-        data = _salvage(text)
+        data = salvage(text)
         if not data:
-            why = "not JSON" if data is None else "cut off before the first sentence ended"
-            return Parsed(ok=False, error=f"{why}: {text[:80]!r}")
+            why = "not JSON" if data is None else f"cut off before the first {item} ended"
+            return None, 0, f"{why}: {text[:80]!r}"
         truncated = 1  # the cut-off item
     if isinstance(data, dict):
-        data = data.get("sentences")
+        data = data.get(key)
     if not isinstance(data, list):
-        return Parsed(ok=False, error="JSON without a list of sentences")
+        return None, 0, f"JSON without a list of {key}"
+    return data, truncated, ""
+
+
+def parse_sentences(text: str, max_sentences: int, max_chars: int) -> Parsed:
+    """Parse one model answer with the limits of ``answer_model``; invalid items (not a string, empty
+    or longer than ``max_chars`` after collapsing whitespace, duplicates, beyond ``max_sentences``)
+    are dropped and counted."""
+    data, truncated, error = answer_items(text, "sentences", _salvage, "sentence")
+    if data is None:
+        return Parsed(ok=False, error=error)
     sentence = _sentence(max_chars)
     out: list[str] = []
     invalid = 0
