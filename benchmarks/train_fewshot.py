@@ -54,10 +54,15 @@ VARIANTS = {"full": NS, "noknow": ["--no-knowledge", *NS], "noimg": ["--no-image
             "warm-shapes-mentions-align": [*MENTIONS, "--set", "model.align_weight=0.1"],
             "warm-shapes-mentions-mmib": [*MENTIONS, "--set", "model.ib_weight=0.01", "--set", "model.align_weight=0.1"],
             "warm-shapes-mentions-promu": MENTIONS,
+            # typed entity hints (#11): knowledge from `gen-knowledge --format hints`, spans get a learned
+            # vector per hinted type (use --splits ours-hints: split folders holding hint-format knowledge)
+            "warm-shapes-mentions-hints": [*MENTIONS, "--set", "model.knowledge_hints=true"],
             # relation extraction with the gold entities given (the MNRE setting)
             "mre": ["--task", "mre", *NS], "warm-shapes-mre": ["--task", "mre", "--set", "model.word_shapes=true"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
-SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"]}
+SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
+          # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output
+          "ours-hints": ["--splits-dir", "fewshot_splits/mnre/K5-hints"]}
 
 
 def run_variant(splits: str, variant: str, seeds: str, threads: int, extra: list[str], out: Path,
