@@ -8,7 +8,9 @@ the sentences the model reads after ``filter_knowledge``) against the gold entit
 - precision: share of the hinted spans (maximal spans of up to 4 words that the knowledge names and
   that look like names: a Capitalised / ALLCAPS / @ / # word first) that are exactly a gold entity;
   "overlap" counts a hinted span overlapping a gold entity as right.
-Free-text knowledge carries no entity types, so types are not scored. The source of each folder's
+Free-text knowledge carries no entity types, so types are not scored there. Knowledge written with
+``gen-knowledge --format hints`` also gets a second table: its typed hints against the gold entities
+by normalised text (precision / recall of the names, and of name + type). The source of each folder's
 knowledge is printed (``kecpm.knowledge.knowledge_sources``).
 """
 
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from kecpm.align import NAME_SHAPES, NOT_NAMES
 from kecpm.data.folders import find_seed_splits
-from kecpm.knowledge import attach_knowledge, knowledge_map, knowledge_sources, read_records
+from kecpm.knowledge import attach_knowledge, hints_map, knowledge_map, knowledge_sources, read_records
 from kecpm.model.layout import relevant_sentences
 from kecpm.model.mentions import named_in, normalise
 from kecpm.model.shapes import word_shape
@@ -56,6 +58,29 @@ def figures(folder: Path) -> dict[str, float | str]:
             "precision": 100 * exact / max(hinted, 1), "overlap": 100 * overlap / max(hinted, 1)}
 
 
+def typed_figures(folder: Path) -> dict[str, float | str] | None:
+    """Typed hints (``knowledge.format=hints``) of the first seed's test posts against the gold
+    entities, by normalised text; None when the folder's knowledge has no hints."""
+    split = find_seed_splits(folder)[0]
+    records = read_records(split.knowledge) if split.knowledge else []
+    hints = hints_map(records)
+    if not hints:
+        return None
+    n_hint = n_gold = names = typed = 0
+    for p in split.read("test"):
+        gold = {normalise(e.text or p.span_text(e.start, e.end)): e.type for e in p.with_entities_from_triples().entities}
+        said = {}
+        for h in hints.get(p.id, []):
+            said.setdefault(normalise(h.entity), h.type)
+        n_hint, n_gold = n_hint + len(said), n_gold + len(gold)
+        names += len(said.keys() & gold.keys())
+        typed += sum(gold[k] == t for k, t in said.items() if k in gold)
+    return {"folder": str(folder), "hints": n_hint, "gold": n_gold,
+            "name_p": 100 * names / max(n_hint, 1), "name_r": 100 * names / max(n_gold, 1),
+            "typed_p": 100 * typed / max(n_hint, 1), "typed_r": 100 * typed / max(n_gold, 1),
+            "type_acc": 100 * typed / max(names, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folders", nargs="+", type=Path, help="split folders (their first seed's test posts)")
@@ -66,6 +91,13 @@ def main() -> None:
         f = figures(folder)
         print(f"| {f['folder']} | {f['source']} | {f['posts']} | {f['gold']} | {f['recall']:.1f} | {f['hinted']} "
               f"| {f['precision']:.1f} | {f['overlap']:.1f} |")
+    typed = [t for t in map(typed_figures, args.folders) if t is not None]
+    if typed:
+        print("\n| folder (typed hints) | hints | gold entities | name precision % | name recall % | name + type "
+              "precision % | name + type recall % | type right when the name is % |\n|---|---|---|---|---|---|---|---|")
+        for t in typed:
+            print(f"| {t['folder']} | {t['hints']} | {t['gold']} | {t['name_p']:.1f} | {t['name_r']:.1f} "
+                  f"| {t['typed_p']:.1f} | {t['typed_r']:.1f} | {t['type_acc']:.1f} |")
 
 
 if __name__ == "__main__":
