@@ -30,19 +30,22 @@ from pathlib import Path
 from kecpm.results import aggregate, collect
 
 MENTIONS = ["--set", "model.word_shapes=true", "--set", "model.knowledge_mentions=true"]
-NS = ["--set", "model.word_shapes=false"]  # word shapes are on by default since session 5: rows without them say so
+# word shapes are on by default since session 5, knowledge anchored to mentions since session 6: rows without
+# them say so (BLOB: the knowledge read only as one blob by the fusion, as before session 6)
+BLOB = ["--set", "model.knowledge_mentions=false"]
+NS = ["--set", "model.word_shapes=false", *BLOB]
 VARIANTS = {"full": NS, "noknow": ["--no-knowledge", *NS], "noimg": ["--no-image", *NS], "nosp": ["--no-soft-prompt", *NS],
             "text": ["--no-knowledge", "--no-image", "--no-soft-prompt", *NS],
-            "shapes": ["--set", "model.word_shapes=true"],
+            "shapes": ["--set", "model.word_shapes=true", *BLOB],
             # warm starts add the script's --init-from: an entity model trained with word shapes for the
             # -shapes variants (`kecpm pretrain-entities`), without (`--set model.word_shapes=false`) for the others
             "warm": NS, "warm-noknow": ["--no-knowledge", *NS],
-            "warm-shapes": ["--set", "model.word_shapes=true"],
-            "warm-shapes-noknow": ["--no-knowledge", "--set", "model.word_shapes=true"],
+            "warm-shapes": ["--set", "model.word_shapes=true", *BLOB],
+            "warm-shapes-noknow": ["--no-knowledge", "--set", "model.word_shapes=true", *BLOB],
             # linear probing then fine-tuning: the warm encoder waits 3 epochs while the new heads settle
-            "warm-shapes-lpft": ["--set", "model.word_shapes=true", "--set", "train.head_only_epochs=3"],
+            "warm-shapes-lpft": ["--set", "model.word_shapes=true", "--set", "train.head_only_epochs=3", *BLOB],
             "warm-shapes-lpft-noknow": ["--no-knowledge", "--set", "model.word_shapes=true",
-                                        "--set", "train.head_only_epochs=3"],
+                                        "--set", "train.head_only_epochs=3", *BLOB],
             # knowledge anchored to mentions: span / pair features "named in the knowledge"
             "warm-shapes-mentions": MENTIONS,
             # the related systems (#12) on top of warm-shapes-mentions. MoRe: add `--retrieval CORPUS` (extra
@@ -58,7 +61,7 @@ VARIANTS = {"full": NS, "noknow": ["--no-knowledge", *NS], "noimg": ["--no-image
             # vector per hinted type (use --splits ours-hints: split folders holding hint-format knowledge)
             "warm-shapes-mentions-hints": [*MENTIONS, "--set", "model.knowledge_hints=true"],
             # relation extraction with the gold entities given (the MNRE setting)
-            "mre": ["--task", "mre", *NS], "warm-shapes-mre": ["--task", "mre", "--set", "model.word_shapes=true"]}
+            "mre": ["--task", "mre", *NS], "warm-shapes-mre": ["--task", "mre", "--set", "model.word_shapes=true", *BLOB]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output

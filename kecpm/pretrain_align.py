@@ -44,6 +44,10 @@ from kecpm.train.config import RUNTIME_OPTIONS
 log = logging.getLogger(__name__)
 ADOPTED = ("encoder", "word_shapes", "soft_prompt_tokens", "max_span_width")  # from the init-from model
 
+# Defaults as they were when the cache key was introduced: a default that changes later changes the
+# key only for configs that really differ from the model cached then.
+KEY_BASELINE = {"knowledge_mentions": False}
+
 
 def model_config(overrides: dict[str, Any] | None = None) -> ModelConfig:
     """The aligned model's config: JMERE over the MNRE schema, image and caption on, no knowledge;
@@ -92,7 +96,7 @@ def cache_key(pairs: list[Path], posts: list[Post], model: ModelConfig, cfg: Ali
     images = sorted(sha256_file(f) for f in files)
     blob = {"pairs": [sha256_file(p) for p in pairs], "images": images,
             "init_from": folder_digest(model_folder(model.init_from)) if model.init_from else "",
-            "model": {k: v for k, v in model.non_default().items() if k != "init_from"},
+            "model": {k: v for k, v in model.non_default(KEY_BASELINE).items() if k != "init_from"},
             "align": {k: v for k, v in cfg.non_default().items() if k not in RUNTIME_OPTIONS}}
     return sha256_bytes(json.dumps(blob, sort_keys=True).encode())[:16]
 

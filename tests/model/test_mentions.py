@@ -33,6 +33,18 @@ def test_mention_vectors_start_at_zero_and_touch_only_named_spans(make_model, ti
 
 
 def test_without_the_option_views_carry_no_sentences(make_model, tiny_posts):
-    model = make_model(use_image=False).eval()
+    model = make_model(use_image=False, knowledge_mentions=False).eval()
     assert model.spans.mention is None and model.head("relation").co_mention is None
     assert all(not v.sentences for v in model.views(tiny_posts[:2]))
+
+
+def test_the_zero_features_draw_no_random_numbers(make_model, tiny_posts):
+    """With the option on but no knowledge, a seeded model is the model without the option."""
+    import torch
+
+    torch.manual_seed(0)
+    off = make_model(use_image=False, use_knowledge=False, knowledge_mentions=False).eval()
+    torch.manual_seed(0)
+    on = make_model(use_image=False, use_knowledge=False, knowledge_mentions=True).eval()
+    assert not on.spans.mention.weight.any()
+    assert [p.to_dict() for p in on.predict(tiny_posts)] == [p.to_dict() for p in off.predict(tiny_posts)]

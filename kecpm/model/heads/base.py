@@ -79,6 +79,13 @@ class PostView:
                 if e.end <= self.n and e.end - e.start <= max_width and e.type in type_index}
 
 
+def zero_embedding(n: int, dim: int) -> nn.Embedding:
+    """An embedding whose rows start at zero (row 0 the padding: "no such feature"), made without drawing
+    random numbers: a feature added this way leaves the rest of a seeded model's initialisation, and so a
+    model that never sees the feature, exactly as without it."""
+    return nn.Embedding(n, dim, padding_idx=0, _weight=torch.zeros(n, dim))
+
+
 class SpanFeatures(nn.Module):
     """Span representation shared by the heads: [first word; last word; mean; width embedding], plus
     (``mentions``) a learned vector, zero at first, for spans the knowledge names, and (``hint_labels``:
@@ -89,13 +96,9 @@ class SpanFeatures(nn.Module):
         super().__init__()
         self.width = nn.Embedding(max_width + 1, 32)
         self.dim = 3 * hidden + 32
-        self.mention = nn.Embedding(2, self.dim, padding_idx=0) if mentions else None
-        if self.mention is not None:
-            nn.init.zeros_(self.mention.weight)
+        self.mention = zero_embedding(2, self.dim) if mentions else None
         self.hint_labels = list(hint_labels or [])
-        self.hint = nn.Embedding(len(self.hint_labels) + 1, self.dim, padding_idx=0) if hint_labels else None
-        if self.hint is not None:
-            nn.init.zeros_(self.hint.weight)
+        self.hint = zero_embedding(len(self.hint_labels) + 1, self.dim) if hint_labels else None
 
     def forward(self, words: torch.Tensor, spans: torch.Tensor, view: PostView | None = None) -> torch.Tensor:
         """words (N, H), spans (S, 2) [start, end) -> (S, dim); ``view`` gives the knowledge sentences

@@ -25,6 +25,7 @@ from kecpm.model.heads.base import (
     Terms,
     Verbalizer,
     weighted_ce,
+    zero_embedding,
 )
 from kecpm.model.mentions import pair_flags
 
@@ -63,9 +64,7 @@ class RelationHead(Head):
         self.types = nn.Embedding(n_types + 1, 32)
         self.reader = PairReader(hidden) if read_side else None
         self.verbalizer = Verbalizer(4 * hidden + 64, hidden, len(labels.relations), config.head_dropout)
-        self.co_mention = nn.Embedding(2, 4 * hidden + 64, padding_idx=0) if config.knowledge_mentions else None
-        if self.co_mention is not None:
-            nn.init.zeros_(self.co_mention.weight)
+        self.co_mention = zero_embedding(2, 4 * hidden + 64) if config.knowledge_mentions else None
         self.register_buffer("allowed", schema_mask(labels.relations, labels.entity_types, config.allowed_pairs),
                              persistent=False)
 
