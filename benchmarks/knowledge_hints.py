@@ -21,6 +21,7 @@ from pathlib import Path
 
 from kecpm.align import NAME_SHAPES, NOT_NAMES
 from kecpm.data.folders import find_seed_splits
+from kecpm.data.schema import Post
 from kecpm.knowledge import attach_knowledge, hints_map, knowledge_map, knowledge_sources, read_records
 from kecpm.model.layout import relevant_sentences
 from kecpm.model.mentions import named_in, normalise
@@ -35,13 +36,17 @@ def hinted_spans(tokens: list[str], sentences: list[str], max_words: int = 4) ->
     return {(i, j) for i, j in named if not any(a <= i and j <= b and (a, b) != (i, j) for a, b in named)}
 
 
-def figures(folder: Path) -> dict[str, float | str]:
+def test_posts(folder: Path) -> tuple[list[Post], list[dict] | None]:
+    """The first seed's test posts with the folder's knowledge (and hints) attached, and its records."""
     split = find_seed_splits(folder)[0]
-    know = split.knowledge
     posts = split.read("test")
-    records = read_records(know) if know else None
+    records = read_records(split.knowledge) if split.knowledge else None
     if records is not None:
-        posts = attach_knowledge(posts, knowledge_map(records))
+        posts = attach_knowledge(posts, knowledge_map(records), hints=hints_map(records))
+    return posts, records
+
+
+def figures(folder: Path, posts: list[Post], records: list[dict] | None) -> dict[str, float | str]:
     gold_n = named = hinted = exact = overlap = 0
     for p in posts:
         sentences = [normalise(s) for s in relevant_sentences(p.knowledge or [], p.tokens)]
@@ -58,19 +63,16 @@ def figures(folder: Path) -> dict[str, float | str]:
             "precision": 100 * exact / max(hinted, 1), "overlap": 100 * overlap / max(hinted, 1)}
 
 
-def typed_figures(folder: Path) -> dict[str, float | str] | None:
-    """Typed hints (``knowledge.format=hints``) of the first seed's test posts against the gold
-    entities, by normalised text; None when the folder's knowledge has no hints."""
-    split = find_seed_splits(folder)[0]
-    records = read_records(split.knowledge) if split.knowledge else []
-    hints = hints_map(records)
-    if not hints:
+def typed_figures(folder: Path, posts: list[Post]) -> dict[str, float | str] | None:
+    """Typed hints (``knowledge.format=hints``) of the test posts against the gold entities, by
+    normalised text; None when the folder's knowledge has no hints."""
+    if all(p.hints is None for p in posts):
         return None
     n_hint = n_gold = names = typed = 0
-    for p in split.read("test"):
+    for p in posts:
         gold = {normalise(e.text or p.span_text(e.start, e.end)): e.type for e in p.with_entities_from_triples().entities}
         said = {}
-        for h in hints.get(p.id, []):
+        for h in p.hints or []:
             said.setdefault(normalise(h.entity), h.type)
         n_hint, n_gold = n_hint + len(said), n_gold + len(gold)
         names += len(said.keys() & gold.keys())
@@ -87,11 +89,14 @@ def main() -> None:
     args = ap.parse_args()
     print("| folder | knowledge source | test posts | gold entities | recall % | hinted spans | precision % "
           "| overlap precision % |\n|---|---|---|---|---|---|---|---|")
+    typed = []
     for folder in args.folders:
-        f = figures(folder)
+        posts, records = test_posts(folder)
+        f = figures(folder, posts, records)
+        t = typed_figures(folder, posts)
+        typed += [t] if t is not None else []
         print(f"| {f['folder']} | {f['source']} | {f['posts']} | {f['gold']} | {f['recall']:.1f} | {f['hinted']} "
               f"| {f['precision']:.1f} | {f['overlap']:.1f} |")
-    typed = [t for t in map(typed_figures, args.folders) if t is not None]
     if typed:
         print("\n| folder (typed hints) | hints | gold entities | name precision % | name recall % | name + type "
               "precision % | name + type recall % | type right when the name is % |\n|---|---|---|---|---|---|---|---|")

@@ -60,19 +60,23 @@ def stdout_to_stderr() -> None:
     sys.stdout = sys.stderr
 
 
+def engine_environment() -> None:
+    """The environment our engines run with (values already set win): a 2 GiB CPU KV cache, warnings
+    only, and no CPU binding (vLLM's auto binding pins every engine to core 0, core 1 "reserved": on a
+    shared machine two engines, or an engine and a training job, then fight over one core)."""
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+
+
 def _worker(conn: Connection, engine_args: dict[str, Any], parent: int) -> None:
     """Child process: build the engine, then answer ("generate", ...) requests until ("stop",) or EOF."""
     stdout_to_stderr()
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-    # vLLM's auto binding pins every engine to core 0 (core 1 "reserved"): on a shared machine two
-    # engines, or an engine and a training job, then fight over one core. Let the OS schedule.
-    os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+    engine_environment()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so the engine shutdown below runs
     os.setpgid(0, 0)  # own process group: the parent can kill the engine with it (see close)
     try:
-        from vllm import LLM, SamplingParams
-        from vllm.sampling_params import StructuredOutputsParams
+        from vllm import LLM
 
         llm = LLM(**engine_args)
     except Exception as e:  # noqa: BLE001 - reported to the parent as a clear message
@@ -80,7 +84,7 @@ def _worker(conn: Connection, engine_args: dict[str, Any], parent: int) -> None:
         return
     conn.send(("ready", None))
     try:
-        _serve(conn, llm, parent, SamplingParams, StructuredOutputsParams)
+        _serve(conn, llm, parent)
     finally:  # a multiprocessing child ends with os._exit: stop the engine process explicitly
         try:
             llm.llm_engine.engine_core.shutdown()
@@ -88,7 +92,30 @@ def _worker(conn: Connection, engine_args: dict[str, Any], parent: int) -> None:
             pass
 
 
-def _serve(conn: Connection, llm: Any, parent: int, SamplingParams: Any, StructuredOutputsParams: Any) -> None:  # noqa: N803
+def sampling_params(sampling: dict[str, Any], schema: dict[str, Any] | None) -> Any:
+    """vLLM ``SamplingParams`` for our ``Sampling`` (as a dict) and JSON schema (None: unconstrained)."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import StructuredOutputsParams
+
+    return SamplingParams(
+        temperature=sampling["temperature"], top_p=sampling["top_p"], max_tokens=sampling["max_new_tokens"],
+        seed=sampling["seed"], repetition_penalty=sampling["repetition_penalty"],
+        structured_outputs=StructuredOutputsParams(json=schema) if schema else None,
+    )
+
+
+def chat(llm: Any, convs: list[Messages], params: Any, prefix: str = "") -> list[tuple[str, int]]:
+    """(answer text, tokens generated) per conversation from ``llm.chat``; with ``prefix`` the answer is
+    started for the model (``json_mode=prefix``) and the text includes it."""
+    if prefix:  # start the answer for the model instead of constraining it
+        convs = [[*m, {"role": "assistant", "content": prefix}] for m in convs]
+        outs = llm.chat(convs, params, use_tqdm=False, add_generation_prompt=False, continue_final_message=True)
+    else:
+        outs = llm.chat(convs, params, use_tqdm=False)
+    return [(prefix + o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]
+
+
+def _serve(conn: Connection, llm: Any, parent: int) -> None:
     while True:
         if not conn.poll(1.0):
             if os.getppid() != parent:  # parent died (e.g. SIGKILL): stop
@@ -102,17 +129,7 @@ def _serve(conn: Connection, llm: Any, parent: int, SamplingParams: Any, Structu
             return
         _, convs, sampling, schema, prefix = msg
         try:
-            params = SamplingParams(
-                temperature=sampling["temperature"], top_p=sampling["top_p"], max_tokens=sampling["max_new_tokens"],
-                seed=sampling["seed"], repetition_penalty=sampling["repetition_penalty"],
-                structured_outputs=StructuredOutputsParams(json=schema) if schema else None,
-            )
-            if prefix:  # start the answer for the model instead of constraining it
-                convs = [[*m, {"role": "assistant", "content": prefix}] for m in convs]
-                outs = llm.chat(convs, params, use_tqdm=False, add_generation_prompt=False, continue_final_message=True)
-            else:
-                outs = llm.chat(convs, params, use_tqdm=False)
-            conn.send(("ok", [(prefix + o.outputs[0].text, len(o.outputs[0].token_ids)) for o in outs]))
+            conn.send(("ok", chat(llm, convs, sampling_params(sampling, schema), prefix)))
         except Exception as e:  # noqa: BLE001
             conn.send(("error", f"vLLM generation failed: {type(e).__name__}: {e}"))
 
