@@ -48,6 +48,8 @@ VARIANTS = {"full": NS, "noknow": ["--no-knowledge", *NS], "noimg": ["--no-image
                                         "--set", "train.head_only_epochs=3", *BLOB],
             # knowledge anchored to mentions: span / pair features "named in the knowledge"
             "warm-shapes-mentions": MENTIONS,
+            # the knowledge only as mention features, not read by the side encoder (caption-only side sequence)
+            "warm-shapes-mentions-noside": [*MENTIONS, "--set", "model.knowledge_in_side=false"],
             # the related systems (#12) on top of warm-shapes-mentions. MoRe: add `--retrieval CORPUS` (extra
             # argument, benchmarks/retrieval_corpus.py); PROMU: --init-from the `kecpm pretrain-align` folder
             "warm-shapes-mentions-more-text": [*MENTIONS, "--experts", "text"],

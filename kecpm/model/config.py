@@ -23,7 +23,8 @@ class ModelConfig(Config):
     # Saved configs without these keys predate them: load them with the behaviour they were trained with.
     SAVED_DEFAULTS: ClassVar[dict[str, object]] = {"gate_per_dimension": False, "filter_knowledge": False,
                                                    "pair_knowledge": False, "word_shapes": False,
-                                                   "knowledge_mentions": False, "knowledge_hints": False}
+                                                   "knowledge_mentions": False, "knowledge_hints": False,
+                                                   "knowledge_in_side": True}
 
     task: Task = option(Task.JMERE, "What to extract: " + "; ".join(f"{t.value} = {s.help}" for t, s in TASKS.items()) + ".")
     encoder: str = option("", "HF encoder id or local path; empty = the packaged all-MiniLM-L6-v2.")
@@ -51,6 +52,10 @@ class ModelConfig(Config):
         True, "Span and pair features: whether the knowledge names the span, and both entities of a pair in one "
               "sentence (knowledge anchored to mentions, kecpm.model.mentions): +1.4 rel-strict on the paper's "
               "splits and +2.6 at K=5 against the knowledge read as one blob (docs/benchmarks.md).")
+    knowledge_in_side: bool = option(
+        True, "Also put the knowledge sentences in the side sequence, read by the frozen side encoder (fusion and pair "
+              "reader). false = the knowledge only anchors mentions (knowledge_mentions, knowledge_hints) and the side "
+              "sequence holds the caption alone: no side encoder pass over the knowledge, much faster prediction.")
     knowledge_hints: bool = option(
         False, "Span features: a learned vector per entity type, zero at first, for spans that a stage-1 entity hint "
                "(gen-knowledge --format hints) names with that type: how far to trust the LLM's types "
@@ -127,6 +132,9 @@ class ModelConfig(Config):
             raise ConfigError(f"experts={self.experts} needs retrieval (--retrieval CORPUS): without it there are no experts")
         if self.knowledge_hints and not self.use_knowledge:
             raise ConfigError("knowledge_hints needs use_knowledge (hints are seen only with the post's knowledge)")
+        if self.retrieval and not self.knowledge_in_side:
+            raise ConfigError("retrieval (MoRe's experts) reads the knowledge in its side sequences: it needs "
+                              "knowledge_in_side")
         if self.retrieval_top_k < 1:
             raise ConfigError(f"retrieval_top_k must be positive, got {self.retrieval_top_k}")
         if self.retrieval and (self.ib_weight > 0 or self.align_weight > 0):
@@ -144,4 +152,4 @@ class ModelConfig(Config):
     @property
     def has_side(self) -> bool:
         """Whether posts get a side sequence (caption with the image switch, knowledge, retrieved passages)."""
-        return self.use_image or self.use_knowledge or bool(self.retrieval)
+        return self.use_image or (self.use_knowledge and self.knowledge_in_side) or bool(self.retrieval)

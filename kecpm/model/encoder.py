@@ -62,7 +62,8 @@ class PostEncoder(nn.Module):
             self.text.requires_grad_(False)
         self.layout = InputLayout(self.tokenizer, config.max_text_tokens, config.max_caption_tokens,
                                   config.max_knowledge_tokens, use_caption=config.use_image,
-                                  use_knowledge=config.use_knowledge, filter_knowledge=config.filter_knowledge)
+                                  use_knowledge=config.use_knowledge, filter_knowledge=config.filter_knowledge,
+                                  knowledge_in_side=config.knowledge_in_side)
         # zeros, no RNG draw: with word_shapes off nothing else in the model changes
         self.shapes = nn.Parameter(torch.zeros(len(SHAPES), self.hidden)) if config.word_shapes else None
         self.soft = SoftPrompt(config.soft_prompt_tokens, self.hidden) if config.soft_prompt_tokens else None
@@ -130,14 +131,20 @@ class PostEncoder(nn.Module):
         side = keys = visible = None
         if self.experts is not None:
             states, side, keys, visible = self.experts(states, batch, self.side_states)
-        elif self.fusion is not None and batch.side_ids is not None:
-            side = self.side_states(batch.side_ids, batch.side_mask)
-            drop = knowledge_drop(self.config.knowledge_dropout, len(batch.side_ids), self.training)
-            keys = visible_keys(batch.side_mask, batch.know_mask, drop)
-            if mmib is not None:
-                side = mmib.bottleneck("side", side, keys, aux)
-            states = self.fusion(states, side, keys)
-            visible = (keys & batch.know_mask.bool()).any(1).tolist()
+        else:
+            fuse = self.fusion is not None and batch.side_ids is not None
+            # one knowledge-dropout draw per batch, where it always was (nothing between draws random numbers)
+            drop = knowledge_drop(self.config.knowledge_dropout, len(states), self.training) \
+                if fuse or batch.has_knowledge is not None else None
+            if fuse:
+                side = self.side_states(batch.side_ids, batch.side_mask)
+                keys = visible_keys(batch.side_mask, batch.know_mask, drop)
+                if mmib is not None:
+                    side = mmib.bottleneck("side", side, keys, aux)
+                states = self.fusion(states, side, keys)
+                visible = (keys & batch.know_mask.bool()).any(1).tolist()
+            if batch.has_knowledge is not None:  # knowledge outside the side sequence: seen unless dropped
+                visible = [k and (drop is None or not bool(drop[b])) for b, k in enumerate(batch.has_knowledge)]
         n = max(max(batch.n_words), 1)
         onehot = (batch.word_index.unsqueeze(1) == torch.arange(n, device=states.device).view(1, n, 1)).to(states.dtype)
         words = onehot @ states / onehot.sum(-1, keepdim=True).clamp(min=1)  # (B, N, H): mean of subwords

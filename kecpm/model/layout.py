@@ -48,6 +48,7 @@ class Batch:
     side_ids: torch.Tensor | None = None  # (B, Ls)
     side_mask: torch.Tensor | None = None  # (B, Ls)
     know_mask: torch.Tensor | None = None  # (B, Ls): 1 on knowledge tokens (dropout targets)
+    has_knowledge: list[bool] | None = None  # per post, knowledge kept outside the side sequence (knowledge_in_side off)
     visual_ids: torch.Tensor | None = None  # (B, Lv): MoRe's visual expert's side sequence (kecpm.model.experts)
     visual_mask: torch.Tensor | None = None  # (B, Lv)
     visual_know: torch.Tensor | None = None  # (B, Lv): 1 on retrieved passages' tokens
@@ -88,7 +89,7 @@ class InputLayout:
 
     def __init__(self, tokenizer, max_text_tokens: int, max_caption_tokens: int,
                  max_knowledge_tokens: int, use_caption: bool, use_knowledge: bool,
-                 filter_knowledge: bool = False) -> None:
+                 filter_knowledge: bool = False, knowledge_in_side: bool = True) -> None:
         self.tok = tokenizer
         self.max_text = max_text_tokens
         self.max_caption = max_caption_tokens
@@ -96,6 +97,7 @@ class InputLayout:
         self.use_caption = use_caption
         self.use_knowledge = use_knowledge
         self.filter_knowledge = filter_knowledge
+        self.knowledge_in_side = knowledge_in_side
 
     def _text(self, tokens: list[str]) -> tuple[list[int], list[int], int, list[int]]:
         ids, widx, shapes = [self.tok.cls_token_id], [-1], [0]
@@ -109,7 +111,8 @@ class InputLayout:
         return ids + [self.tok.sep_token_id], widx + [-1], len(tokens), shapes + [0]
 
     def _side(self, post: Post) -> tuple[list[int], list[int]]:
-        return self.side_sequence(post.caption if self.use_caption else None, self.knowledge_sentences(post))
+        sentences = self.knowledge_sentences(post) if self.knowledge_in_side else []
+        return self.side_sequence(post.caption if self.use_caption else None, sentences)
 
     def side_sequence(self, first: str | None, sentences: list[str]) -> tuple[list[int], list[int]]:
         """``[CLS] first [SEP] sentences [SEP]`` in the side budget (``first`` cut to the caption budget,
@@ -142,7 +145,7 @@ class InputLayout:
 
     @property
     def has_side(self) -> bool:
-        return self.use_caption or self.use_knowledge
+        return self.use_caption or (self.use_knowledge and self.knowledge_in_side)
 
     def __call__(self, posts: list[Post], use_image: bool = False) -> Batch:
         texts = [self._text(p.tokens) for p in posts]
@@ -159,4 +162,6 @@ class InputLayout:
         )
         if self.has_side:
             batch.side_ids, batch.side_mask, batch.know_mask = self.pad_sides([self._side(p) for p in posts])
+        if self.use_knowledge and not self.knowledge_in_side:
+            batch.has_knowledge = [bool(self.knowledge_sentences(p)) for p in posts]
         return batch

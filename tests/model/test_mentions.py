@@ -48,3 +48,31 @@ def test_the_zero_features_draw_no_random_numbers(make_model, tiny_posts):
     on = make_model(use_image=False, use_knowledge=False, knowledge_mentions=True).eval()
     assert not on.spans.mention.weight.any()
     assert [p.to_dict() for p in on.predict(tiny_posts)] == [p.to_dict() for p in off.predict(tiny_posts)]
+
+
+def test_knowledge_outside_the_side_sequence_still_anchors_mentions(make_model, tiny_posts):
+    """knowledge_in_side=false: the side sequence holds the caption alone, the views still carry the
+    post's sentences (and none when knowledge dropout hides them), and no side encoder without a caption."""
+    post = next(p for p in tiny_posts if p.knowledge)
+    model = make_model(use_image=True, knowledge_mentions=True, filter_knowledge=False, knowledge_in_side=False)
+    batch = model.encoder.batch([post])
+    assert batch.know_mask is not None and not batch.know_mask.any()  # caption only
+    assert batch.has_knowledge == [True]
+    [view] = model.eval().views([post])
+    assert view.sentences == model.encoder.layout.sentences(post) and view.sentences
+    no_side = make_model(use_image=False, knowledge_mentions=True, knowledge_in_side=False)
+    assert no_side.encoder.side is None and no_side.encoder.fusion is None
+    assert no_side.eval().views([post])[0].sentences
+    no_side.encoder.config.knowledge_dropout = 0.999
+    no_side.train()
+    assert no_side.views([post])[0].sentences == []  # dropped in training
+
+
+def test_knowledge_in_side_with_retrieval_is_refused():
+    import pytest
+
+    from kecpm.config import ConfigError
+    from kecpm.model.config import ModelConfig
+
+    with pytest.raises(ConfigError, match="knowledge_in_side"):
+        ModelConfig(retrieval="corpus.jsonl", knowledge_in_side=False)
