@@ -26,6 +26,9 @@ from kecpm.model.soft_prompt import SoftPrompt
 from kecpm.model.visual import VisualPrefix
 
 
+SIDE_BATCH = 64  # side sequences encoded together at prediction time
+
+
 @dataclass
 class Encoded:
     """A batch's encoding: word states (B, N, H), words kept per post, side states (B, Ls, H) and the
@@ -77,7 +80,7 @@ class PostEncoder(nn.Module):
         # MMIB's regularisers (kecpm.model.mmib), only when one is on: else the base model exactly
         on = config.ib_weight > 0 or config.align_weight > 0
         self.mmib = MMIB(config, self.hidden, has_side, config.use_image, self.tokenizer) if on else None
-        self._side_cache: dict[tuple[int, ...], torch.Tensor] = {}
+        self._side_cache: dict[tuple[bool | int, ...], torch.Tensor] = {}  # (training, *ids)
 
     @property
     def device(self) -> torch.device:
@@ -160,15 +163,25 @@ class PostEncoder(nn.Module):
     @torch.no_grad()
     def side_states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, Ls, H) frozen-encoder states of the side sequences, cached per distinct sequence."""
-        keys = [tuple(ids[b, : int(mask[b].sum())].tolist()) for b in range(len(ids))]
-        for k in keys:  # one sequence at a time, unpadded: states independent of batch composition
-            if k not in self._side_cache:  # (batched, even equal lengths, differ in the last float bits)
-                seq = torch.tensor([k], device=ids.device)
-                self._side_cache[k] = self.side(input_ids=seq).last_hidden_state[0]
-        first = next(iter(self._side_cache.values()))
+        keys = [(self.training, *ids[b, : int(mask[b].sum())].tolist()) for b in range(len(ids))]
+        missing = sorted(dict.fromkeys(k for k in keys if k not in self._side_cache), key=len)
+        # Training: one sequence at a time, unpadded, as every measured run did. Prediction: padded batches of
+        # similar lengths, 3x faster on short sequences (CPU); padding changes the last float bits, so states
+        # are cached per mode and a model predicts the same whether or not it was trained in this process.
+        step = 1 if self.training else SIDE_BATCH
+        pad = self.tokenizer.pad_token_id or 0
+        for i in range(0, len(missing), step):
+            chunk = [k[1:] for k in missing[i:i + step]]
+            width = len(chunk[-1])
+            seq = torch.tensor([list(k) + [pad] * (width - len(k)) for k in chunk], device=ids.device)
+            att = torch.tensor([[1] * len(k) + [0] * (width - len(k)) for k in chunk], device=ids.device)
+            out = self.side(input_ids=seq, attention_mask=att if step > 1 else None).last_hidden_state
+            for j, k in enumerate(missing[i:i + step]):
+                self._side_cache[k] = out[j, : len(k) - 1]
+        first = self._side_cache[keys[0]]
         states = first.new_zeros(*ids.shape, first.size(-1))
         for b, k in enumerate(keys):
-            states[b, : len(k)] = self._side_cache[k]
+            states[b, : len(k) - 1] = self._side_cache[k]
         return states
 
     @torch.no_grad()

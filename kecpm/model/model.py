@@ -222,11 +222,14 @@ class PromptModel(nn.Module):
         """Views of every post in eval mode (reusable across ``predict`` calls)."""
         was = self.training
         self.eval()
-        out: list[PostView] = []
+        order = sorted(range(len(posts)), key=lambda i: len(posts[i].tokens))  # batches of similar lengths
+        out: list[PostView | None] = [None] * len(posts)
         for i in range(0, len(posts), batch_size):
-            out.extend(self.views(posts[i:i + batch_size]))
+            chunk = order[i:i + batch_size]
+            for j, view in zip(chunk, self.views([posts[j] for j in chunk]), strict=True):
+                out[j] = view
         self.train(was)
-        return out
+        return out  # type: ignore[return-value]
 
     @torch.no_grad()
     def predict(self, posts: Sequence[Post], batch_size: int = 32, views: list[PostView] | None = None,
