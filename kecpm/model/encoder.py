@@ -25,7 +25,6 @@ from kecpm.model.shapes import SHAPES
 from kecpm.model.soft_prompt import SoftPrompt
 from kecpm.model.visual import VisualPrefix
 
-
 SIDE_BATCH = 64  # side sequences encoded together at prediction time
 
 
