@@ -101,8 +101,9 @@ class InputLayout:
 
     def _text(self, tokens: list[str]) -> tuple[list[int], list[int], int, list[int]]:
         ids, widx, shapes = [self.tok.cls_token_id], [-1], [0]
-        for w, word in enumerate(tokens):
-            sub = self.tok.encode(word, add_special_tokens=False) or [self.tok.unk_token_id]
+        words = self.tok(list(tokens), add_special_tokens=False)["input_ids"] if tokens else []  # one call a post
+        for w, (word, sub) in enumerate(zip(tokens, words, strict=True)):
+            sub = sub or [self.tok.unk_token_id]
             if len(ids) - 1 + len(sub) > self.max_text:
                 return ids + [self.tok.sep_token_id], widx + [-1], w, shapes + [0]
             ids += sub

@@ -36,21 +36,22 @@ class SpanHead(Head):
     def init_labels(self, embed: Callable[[list[str]], torch.Tensor]) -> None:
         self.verbalizer.init_labels(embed([type_words(t) for t in self.labels.entity_types]))
 
-    def _scores(self, view: PostView) -> tuple[list[tuple[int, int]], torch.Tensor, torch.Tensor]:
-        spans = enumerate_spans(view.n, self.config.max_span_width)
-        reps = self.spans(view.words, torch.tensor(spans, device=view.words.device), view)
-        return spans, reps, self.verbalizer(reps)
-
     def loss_terms(self, view: PostView) -> Terms | None:
         gold = view.gold_spans(self.config.max_span_width, self.labels.type_index)
-        spans, _, logits = self._scores(view)
+        spans = enumerate_spans(view.n, self.config.max_span_width)
+        logits = self.verbalizer(self.spans(view.words, torch.tensor(spans, device=view.words.device), view))
         return logits, torch.tensor([gold.get(s, 0) for s in spans], device=logits.device)
 
     def loss(self, terms: list[Terms]) -> torch.Tensor:
         return weighted_ce(terms, len(self.labels.entity_types), self.config.span_none_weight)
 
     def decode(self, view: PostView, pred: Post, threshold: float) -> None:
-        spans, reps, logits = self._scores(view)
+        spans = enumerate_spans(view.n, self.config.max_span_width)
+        index = torch.tensor(spans, device=view.words.device)
+        if self.training:
+            logits = self.verbalizer(self.spans(view.words, index, view))
+        else:  # the same scores, the first layer computed per word (SpanFeatures.project)
+            logits = self.verbalizer.from_first(self.spans.project(view.words, index, self.verbalizer.first, view))
         probs = logits.softmax(-1)
         best_p, best_t = probs[:, 1:].max(-1)
         cand = (probs[:, 0] < threshold).nonzero().flatten().tolist()
@@ -66,6 +67,5 @@ class SpanHead(Head):
         types = self.labels.entity_types
         pred.entities = [Entity(spans[i][0], spans[i][1], types[int(best_t[i])], view.post.span_text(*spans[i]),
                                 float(best_p[i])) for i in taken]
-        idx = torch.tensor(taken, dtype=torch.long, device=reps.device)
-        view.entities = EntitySet(torch.tensor(spans, device=reps.device)[idx], best_t[idx] + 1, reps[idx],
-                                  pred.entities)
+        kept = index[torch.tensor(taken, dtype=torch.long, device=index.device)].view(-1, 2)
+        view.entities = EntitySet(kept, best_t[taken] + 1, self.spans(view.words, kept, view), pred.entities)
