@@ -50,6 +50,8 @@ VARIANTS = {"full": NS, "noknow": ["--no-knowledge", *NS], "noimg": ["--no-image
             "warm-shapes-mentions": MENTIONS,
             # the knowledge only as mention features, not read by the side encoder (caption-only side sequence)
             "warm-shapes-mentions-noside": [*MENTIONS, "--set", "model.knowledge_in_side=false"],
+            # a moving average of the weights (train.ema) is validated, selected and kept
+            "warm-shapes-mentions-ema": [*MENTIONS, "--set", "train.ema=0.95"],
             # the related systems (#12) on top of warm-shapes-mentions. MoRe: add `--retrieval CORPUS` (extra
             # argument, benchmarks/retrieval_corpus.py); PROMU: --init-from the `kecpm pretrain-align` folder
             "warm-shapes-mentions-more-text": [*MENTIONS, "--experts", "text"],

@@ -29,6 +29,8 @@ class TrainConfig(Config):
                                       "then warms up and decays over the remaining steps (linear probing then "
                                       "fine-tuning; keeps a warm-started encoder from being distorted by new heads).")
     grad_clip: float = option(1.0, "Gradient norm clip (0 = none).")
+    ema: float = option(0.0, "Exponential moving average of the trained weights, decay per step (e.g. 0.95; 0 = off): "
+                             "validation, the best epoch and the saved model use the averaged weights (kecpm.train.ema).")
     metric: str = option("", "Val score that selects the best epoch and the thresholds: "
                              f"{' | '.join(METRICS)}; empty = the task's (rel_strict_f1, mner: entity_f1).")
     patience: int = option(5, "Stop after this many epochs without a better val score (0 = never).")
@@ -51,6 +53,8 @@ class TrainConfig(Config):
             raise ConfigError(f"head_only_epochs must be in [0, epochs), got {self.head_only_epochs}")
         if self.max_minutes < 0 or self.patience < 0 or self.min_epochs < 0 or self.threads < 0:
             raise ConfigError("max_minutes, patience, min_epochs and threads must be >= 0")
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"ema must be in [0, 1), got {self.ema}")
         if self.metric and self.metric not in METRICS:
             raise ConfigError(f"metric: {self.metric!r} is not one of {', '.join(METRICS)}")
         check_device(self.device)

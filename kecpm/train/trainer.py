@@ -8,6 +8,7 @@ every epoch, so a killed run resumes from there with the same result.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -25,6 +26,7 @@ from kecpm.model.model import PromptModel
 from kecpm.progress import progress
 from kecpm.results import summary
 from kecpm.train.config import TrainConfig
+from kecpm.train.ema import WeightAverage
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ class Trainer:
         self.state: dict[str, Any] = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "metric": self.metric,
                                       "history": [], "seconds": 0.0, "stopped": ""}
         self._best_state: dict[str, torch.Tensor] | None = None
+        self.ema = WeightAverage(self.model, args.ema) if args.ema else None
 
     # ---- checkpoints -------------------------------------------------------------------------------
     @property
@@ -87,7 +90,8 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         with atomic_write(self.ckpt_path, "wb") as fh:
             torch.save({"model": self.model.checkpoint_state(), "optimizer": self.optimizer.state_dict(),
-                        "scheduler": self.scheduler.state_dict(), "state": self.state, "rng": rng}, fh)
+                        "scheduler": self.scheduler.state_dict(), "state": self.state, "rng": rng,
+                        **({"ema": self.ema.state_dict()} if self.ema else {})}, fh)
 
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         _, unexpected = self.model.load_state_dict(state, strict=False)
@@ -102,6 +106,8 @@ class Trainer:
         self.optimizer.load_state_dict(ck["optimizer"])
         self.scheduler.load_state_dict(ck["scheduler"])
         self.state = ck["state"]
+        if self.ema is not None and "ema" in ck:
+            self.ema.load_state_dict(ck["ema"])
         torch.set_rng_state(ck["rng"]["cpu"].cpu())
         if "cuda" in ck["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(ck["rng"]["cuda"].cpu(), self.device)
@@ -121,17 +127,18 @@ class Trainer:
             epoch = self.state["epoch"] + 1
             t0 = time.monotonic()
             loss = self._epoch(epoch)
-            val = self.evaluate() if self.val_posts else {self.metric: 0.0}
-            secs = time.monotonic() - t0
-            val.update(self.model.gate_openness())
-            self.state["history"].append({"epoch": epoch, "loss": loss, "seconds": secs, **val})
-            log.info("epoch %d: loss %.4f, val %s %.4f (%.1f s)", epoch, loss, self.metric, val[self.metric], secs)
-            if val[self.metric] > self.state["best_score"]:
-                self.state["best_score"], self.state["best_epoch"] = val[self.metric], epoch
-                if self.out_dir:  # the best model lives on disk only, so checkpoints stay small
-                    self.model.save(self.out_dir / "model")
-                else:
-                    self._best_state = {k: v.clone() for k, v in self.model.checkpoint_state().items()}
+            with self.ema.swapped() if self.ema else contextlib.nullcontext():  # validate and keep the average
+                val = self.evaluate() if self.val_posts else {self.metric: 0.0}
+                secs = time.monotonic() - t0
+                val.update(self.model.gate_openness())
+                self.state["history"].append({"epoch": epoch, "loss": loss, "seconds": secs, **val})
+                log.info("epoch %d: loss %.4f, val %s %.4f (%.1f s)", epoch, loss, self.metric, val[self.metric], secs)
+                if val[self.metric] > self.state["best_score"]:
+                    self.state["best_score"], self.state["best_epoch"] = val[self.metric], epoch
+                    if self.out_dir:  # the best model lives on disk only, so checkpoints stay small
+                        self.model.save(self.out_dir / "model")
+                    else:
+                        self._best_state = {k: v.clone() for k, v in self.model.checkpoint_state().items()}
             self.state["epoch"] = epoch
             self.state["seconds"] = time.monotonic() - start
             if args.patience and epoch >= args.min_epochs and epoch - self.state["best_epoch"] >= args.patience:
@@ -195,6 +202,8 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.grad_clip)
             self.optimizer.step()
             self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update()
             total += loss.item()
             bar.set_postfix(loss=f"{total / k:.4f}", best_val=f"{max(self.state['best_score'], 0):.3f}")
         bar.close()
