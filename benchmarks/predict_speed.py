@@ -23,7 +23,7 @@ import torch
 from kecpm.data.folders import find_seed_splits
 from kecpm.data.schema import Post
 from kecpm.evaluate import score
-from kecpm.model.model import PromptModel
+from kecpm.model.model import PromptModel, length_batches
 from kecpm.model.precision import autocast
 from kecpm.results import summary
 
@@ -50,8 +50,7 @@ def limit_seconds(model: PromptModel, posts: list[Post], batch_size: int, repeat
     """A bare forward pass of the text encoder over the text sequences and of the side encoder over
     the side sequences, batch by batch as ``predict`` forms them (same order, same padding)."""
     enc = model.encoder
-    order = sorted(range(len(posts)), key=lambda i: len(posts[i].tokens))
-    batches = [enc.batch([posts[i] for i in order[k:k + batch_size]]) for k in range(0, len(posts), batch_size)]
+    batches = [enc.batch([posts[i] for i in chunk]) for chunk in length_batches(posts, batch_size)]
 
     def run() -> None:
         for b in batches:

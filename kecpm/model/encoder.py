@@ -19,7 +19,7 @@ from kecpm.data.schema import Post
 from kecpm.model.config import ModelConfig
 from kecpm.model.experts import Experts
 from kecpm.model.fusion import GatedCrossAttention, knowledge_drop, visible_keys
-from kecpm.model.layout import Batch, InputLayout
+from kecpm.model.layout import Batch, InputLayout, pad_rows
 from kecpm.model.mmib import MMIB, image_mask
 from kecpm.model.shapes import SHAPES
 from kecpm.model.soft_prompt import SoftPrompt
@@ -144,9 +144,10 @@ class PostEncoder(nn.Module):
                 if mmib is not None:
                     side = mmib.bottleneck("side", side, keys, aux)
                 states = self.fusion(states, side, keys)
-                visible = (keys & batch.know_mask.bool()).any(1).tolist()
             if batch.has_knowledge is not None:  # knowledge outside the side sequence: seen unless dropped
                 visible = [k and (drop is None or not bool(drop[b])) for b, k in enumerate(batch.has_knowledge)]
+            elif fuse:
+                visible = (keys & batch.know_mask.bool()).any(1).tolist()
         n = max(max(batch.n_words), 1)
         onehot = (batch.word_index.unsqueeze(1) == torch.arange(n, device=states.device).view(1, n, 1)).to(states.dtype)
         words = onehot @ states / onehot.sum(-1, keepdim=True).clamp(min=1)  # (B, N, H): mean of subwords
@@ -171,9 +172,8 @@ class PostEncoder(nn.Module):
         pad = self.tokenizer.pad_token_id or 0
         for i in range(0, len(missing), step):
             chunk = [k[1:] for k in missing[i:i + step]]
-            width = len(chunk[-1])
-            seq = torch.tensor([list(k) + [pad] * (width - len(k)) for k in chunk], device=ids.device)
-            att = torch.tensor([[1] * len(k) + [0] * (width - len(k)) for k in chunk], device=ids.device)
+            seq = pad_rows([list(k) for k in chunk], pad).to(ids.device)
+            att = pad_rows([[1] * len(k) for k in chunk], 0).to(ids.device)
             out = self.side(input_ids=seq, attention_mask=att if step > 1 else None).last_hidden_state
             for j, k in enumerate(missing[i:i + step]):
                 self._side_cache[k] = out[j, : len(k) - 1]

@@ -79,7 +79,8 @@ def relevant_sentences(sentences: list[str], tokens: list[str]) -> list[str]:
     return [s for s in sentences if content_words(s) & words]
 
 
-def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
+def pad_rows(rows: list[list[int]], value: int) -> torch.Tensor:
+    """(len(rows), longest row) long tensor of the rows, right-padded with ``value``."""
     width = max(1, max(len(r) for r in rows))
     return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
 
@@ -141,8 +142,8 @@ class InputLayout:
 
     def pad_sides(self, sides: list[tuple[list[int], list[int]]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Side sequences (``side_sequence`` outputs) padded into ids, mask and knowledge mask (B, Ls)."""
-        return (_pad([s[0] for s in sides], self.tok.pad_token_id or 0), _pad([[1] * len(s[0]) for s in sides], 0),
-                _pad([s[1] for s in sides], 0))
+        return (pad_rows([s[0] for s in sides], self.tok.pad_token_id or 0), pad_rows([[1] * len(s[0]) for s in sides], 0),
+                pad_rows([s[1] for s in sides], 0))
 
     @property
     def has_side(self) -> bool:
@@ -151,13 +152,13 @@ class InputLayout:
     def __call__(self, posts: list[Post], use_image: bool = False) -> Batch:
         texts = [self._text(p.tokens) for p in posts]
         pad = self.tok.pad_token_id or 0
-        text_ids = _pad([t[0] for t in texts], pad)
+        text_ids = pad_rows([t[0] for t in texts], pad)
         batch = Batch(
             text_ids=text_ids,
-            text_mask=_pad([[1] * len(t[0]) for t in texts], 0),
-            word_index=_pad([t[1] for t in texts], -1),
+            text_mask=pad_rows([[1] * len(t[0]) for t in texts], 0),
+            word_index=pad_rows([t[1] for t in texts], -1),
             n_words=[t[2] for t in texts],
-            shape_ids=_pad([t[3] for t in texts], 0),
+            shape_ids=pad_rows([t[3] for t in texts], 0),
             image_paths=[p.image_path for p in posts] if use_image else None,
             post_ids=[p.id for p in posts],
         )

@@ -26,6 +26,12 @@ from kecpm.model.heads import HEADS, Head, Labels, PostView, SpanFeatures
 from kecpm.model.heads.base import Terms
 
 log = logging.getLogger(__name__)
+def length_batches(posts: Sequence[Post], batch_size: int) -> list[list[int]]:
+    """Indices of ``posts`` in prediction batches: posts of similar length (words) together, less padding."""
+    order = sorted(range(len(posts)), key=lambda i: len(posts[i].tokens))
+    return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+
+
 class PromptModel(nn.Module):
     """Extracts entities and/or triples from posts. Build with ``create`` (new) or ``load`` (saved)."""
 
@@ -222,14 +228,11 @@ class PromptModel(nn.Module):
         """Views of every post in eval mode (reusable across ``predict`` calls)."""
         was = self.training
         self.eval()
-        order = sorted(range(len(posts)), key=lambda i: len(posts[i].tokens))  # batches of similar lengths
-        out: list[PostView | None] = [None] * len(posts)
-        for i in range(0, len(posts), batch_size):
-            chunk = order[i:i + batch_size]
-            for j, view in zip(chunk, self.views([posts[j] for j in chunk]), strict=True):
-                out[j] = view
+        by_post: dict[int, PostView] = {}
+        for chunk in length_batches(posts, batch_size):
+            by_post.update(zip(chunk, self.views([posts[j] for j in chunk]), strict=True))
         self.train(was)
-        return out  # type: ignore[return-value]
+        return [by_post[i] for i in range(len(posts))]
 
     @torch.no_grad()
     def predict(self, posts: Sequence[Post], batch_size: int = 32, views: list[PostView] | None = None,

@@ -114,11 +114,15 @@ class SpanFeatures(nn.Module):
 
     def _extras(self, spans: torch.Tensor, view: PostView | None) -> list[tuple[nn.Embedding, torch.Tensor]]:
         """The feature vectors added to the spans: (table, row of each span) for mentions and hints."""
+        mention = self.mention is not None and view is not None and bool(view.sentences)
+        hint = self.hint is not None and view is not None and bool(view.hints)
+        if not (mention or hint):  # the common case in training: no list of spans to build
+            return []
         out = []
-        listed = [tuple(s) for s in spans.tolist()] if view is not None else []
-        if self.mention is not None and view is not None and view.sentences:
+        listed = [tuple(s) for s in spans.tolist()]
+        if mention:
             out.append((self.mention, span_flags(view.sentences, view.post.tokens, listed, spans.device)))
-        if self.hint is not None and view is not None and view.hints:
+        if hint:
             types = hint_types(view.hints, view.post.tokens, listed, self.hint_labels)
             out.append((self.hint, torch.tensor(types, dtype=torch.long, device=spans.device)))
         return out
