@@ -55,8 +55,8 @@ class ModelConfig(Config):
     knowledge_in_side: bool = option(
         True, "Also put the knowledge sentences in the side sequence, read by the frozen side encoder (fusion and pair "
               "reader). false = the knowledge only anchors mentions (knowledge_mentions, knowledge_hints) and the side "
-              "sequence holds the caption alone: prediction with knowledge about 2x faster, but -2.2 rel-strict on the paper's "
-              "splits and -1.6 at K=5 (docs/benchmarks.md).")
+              "sequence holds the caption alone: prediction with knowledge about 2x faster, but -1.6 rel-strict at K=5 and -0.9 "
+              "entity F1 on the paper's splits (docs/benchmarks.md).")
     knowledge_hints: bool = option(
         False, "Span features: a learned vector per entity type, zero at first, for spans that a stage-1 entity hint "
                "(gen-knowledge --format hints) names with that type: how far to trust the LLM's types "
