@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from kecpm.data.folders import PARTS, find_seed_splits
-from kecpm.data.jsonl import atomic_write, read_jsonl
+from kecpm.data.jsonl import atomic_write, read_jsonl, write_jsonl
+from kecpm.data.schema import Post
 from kecpm.evaluate import score
 from kecpm.hashing import sha256_bytes, sha256_file
 from kecpm.model.config import ModelConfig
@@ -47,8 +48,12 @@ def cache_key(files: dict[str, dict[str, str]], model: ModelConfig, args: TrainC
 
 
 def pretrain_entities(datasets: list[str], data_dir: str | Path | None = None, model: ModelConfig | None = None,
-                      args: TrainConfig | None = None, cache_dir: str | Path | None = None) -> Path:
-    """Train (or find in the cache) the MNER model of ``datasets``; returns its model folder."""
+                      args: TrainConfig | None = None, cache_dir: str | Path | None = None,
+                      score_test: bool = True) -> Path:
+    """Train (or find in the cache) the MNER model of ``datasets``; returns its model folder.
+    ``score_test``: score each data set's test set (kept in results.json ``test_by_dataset``); off, the
+    test sets are not read, which a warm start does not need (a later call with it on scores the cached
+    model then)."""
     from kecpm.train.run import train_seed
 
     base_model, base_args = default_configs()
@@ -64,19 +69,37 @@ def pretrain_entities(datasets: list[str], data_dir: str | Path | None = None, m
     out = Path(cache_dir or default_cache_dir()) / "entity-models" / cache_key(files, model, args)
     if (out / "results.json").exists():
         log.info("entity model found in the cache: %s", out / "model")
+        if score_test and not json.loads((out / "results.json").read_text(encoding="utf-8")).get("test_by_dataset"):
+            _score_tests(out, {d: sp.read("test") for d, sp in splits.items()})
         return out / "model"
-    parts = {d: {p: sp.read(p) for p in PARTS} for d, sp in splits.items()}
-    train = [p for d in datasets for p in parts[d]["train"]]
-    val = [p for d in datasets for p in parts[d]["val"]]
-    test = [p for d in datasets for p in parts[d]["test"]]
+    parts = {p: {d: sp.read(p) for d, sp in splits.items()} for p in (PARTS if score_test else ("train", "val"))}
+    train, val, test = ([x for posts in parts.get(p, {}).values() for x in posts] for p in PARTS)
     log.info("pretraining entities on %s: %d train, %d val posts -> %s", ", ".join(datasets), len(train), len(val), out)
-    record = train_seed(train, val, test, model, args, out, extra={"datasets": datasets, "files": files})
-    preds = {p.id: p for p in read_jsonl(out / "predictions.jsonl")}
-    by_set: dict[str, Any] = {d: summary(score(parts[d]["test"], [preds[p.id] for p in parts[d]["test"]]))
-                              for d in datasets}
+    train_seed(train, val, test, model, args, out, extra={"datasets": datasets, "files": files})
+    if score_test:
+        _score_tests(out, parts["test"])
+    else:
+        log.info("test sets not scored (a later call without --no-score-test scores this model)")
+    return out / "model"
+
+
+def _score_tests(out: Path, tests: dict[str, list[Post]]) -> None:
+    """Entity F1 of the model in ``out`` on each data set's test posts, into results.json ``test_by_dataset``
+    (predictions from ``out/predictions.jsonl`` where training wrote them, else predicted now)."""
+    record = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    posts = [p for ps in tests.values() for p in ps]
+    if record.get("n_test") == len(posts) and (out / "predictions.jsonl").exists():
+        preds = {p.id: p for p in read_jsonl(out / "predictions.jsonl")}
+    else:
+        from kecpm.model.model import PromptModel
+
+        model = PromptModel.load(out / "model")
+        preds = {p.id: p for p in model.predict(posts)}
+        write_jsonl(out / "predictions.jsonl", list(preds.values()))
+        record.update(test=summary(score(posts, list(preds.values()))), n_test=len(posts))
+    by_set: dict[str, Any] = {d: summary(score(ps, [preds[p.id] for p in ps])) for d, ps in tests.items()}
     record["test_by_dataset"] = by_set
     with atomic_write(out / "results.json") as fh:
         json.dump(record, fh, indent=2, sort_keys=True)
     for d, s in by_set.items():
         log.info("%s test entity F1 %.1f", d, 100 * s["entity_f1"])
-    return out / "model"

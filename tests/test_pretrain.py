@@ -31,3 +31,34 @@ def test_mner_model_tags_real_twitter_lines(shared_data, tmp_path):
     from kecpm.evaluate import score
 
     assert score(test, preds).entity.f1 > 0.1  # learned something from 40 posts
+
+
+def _tiny_twitter(shared_data, root, n: dict[str, int]):
+    """The first posts of each Twitter-2017 part under ``root/twitter2017`` (a temporary folder)."""
+    folder = root / "twitter2017"
+    folder.mkdir(parents=True)
+    for name, k in n.items():
+        blocks = (shared_data / "twitter2017" / name).read_text(encoding="utf-8").split("\n\n")[:k]
+        (folder / name).write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.mark.realdata
+def test_pretrain_without_test_scores_then_scores_the_cached_model(shared_data, tmp_path):
+    import json
+
+    from kecpm.pretrain import default_configs, pretrain_entities
+
+    data = _tiny_twitter(shared_data, tmp_path / "data", {"train.txt": 16, "valid.txt": 6, "test.txt": 6})
+    model, args = default_configs()
+    args = args.replace(epochs=1, min_epochs=1, threads=1, progress=False, group_by_length=True,
+                        tune_thresholds=False)
+    path = pretrain_entities(["twitter2017"], data, model, args, tmp_path / "cache", score_test=False)
+    record = json.loads((path.parent / "results.json").read_text())
+    assert record["test"] is None and record["n_test"] == 0 and "test_by_dataset" not in record
+    saved = (path / "config.json").stat().st_mtime_ns
+    again = pretrain_entities(["twitter2017"], data, model, args, tmp_path / "cache")
+    record = json.loads((path.parent / "results.json").read_text())
+    assert again == path and (path / "config.json").stat().st_mtime_ns == saved  # not trained again
+    assert set(record["test_by_dataset"]) == {"twitter2017"} and record["n_test"] == 6
+    assert 0 <= record["test_by_dataset"]["twitter2017"]["entity_f1"] <= 1

@@ -153,6 +153,8 @@ def pretrain_entities(
                                       show_default=False),
     threads: int | None = config_flag(TC, "threads", "--threads"),
     device: str | None = config_flag(TC, "device", "--device"),
+    score_test: bool = typer.Option(True, help="Score the model on each data set's test set (results.json "
+                                               "test_by_dataset); a warm start does not need it."),
     config: Path | None = config_file_option(),
     overrides: list[str] = set_option(PRETRAIN_SECTIONS, "model.word_shapes=false"),
 ) -> None:
@@ -167,6 +169,8 @@ def pretrain_entities(
       kecpm train --shots 5 --init-from "$(kecpm pretrain-entities)"
 
       kecpm pretrain-entities --data twitter2017 --epochs 5 --device cuda
+
+      kecpm pretrain-entities --epochs 1 --no-score-test --set train.group_by_length=true   # as make run
     """
     from kecpm.config import merge_sections
     from kecpm.pretrain import pretrain_entities
@@ -176,7 +180,8 @@ def pretrain_entities(
     sections = merge_sections(config, overrides, PRETRAIN_SECTIONS, flags)
     mcfg = base_model.override(sections["model"])
     tcfg = base_train.override(sections["train"])
-    path = pretrain_entities([d.strip() for d in data.split(",") if d.strip()], data_dir, mcfg, tcfg, cache_dir)
+    path = pretrain_entities([d.strip() for d in data.split(",") if d.strip()], data_dir, mcfg, tcfg, cache_dir,
+                             score_test=score_test)
     typer.echo(str(path))
 
 

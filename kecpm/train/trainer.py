@@ -48,6 +48,16 @@ def _schedule(steps: int, warmup: float, start: int = 0) -> Callable[[int], floa
     return lambda s: 0.0 if s < start else min((s - start + 1) / warm, max(0.0, (steps - s) / max(1, span - warm)))
 
 
+def length_grouped(order: list[int], lengths: list[int], batch_size: int, gen: torch.Generator,
+                   group: int = 50) -> list[list[int]]:
+    """Batches of similar ``lengths`` from the shuffled ``order``: each run of ``group`` batches' worth of
+    indices is sorted by length (longest first), cut into batches, and the batch order is shuffled."""
+    span = group * batch_size
+    ordered = [i for k in range(0, len(order), span) for i in sorted(order[k:k + span], key=lambda i: -lengths[i])]
+    batches = [ordered[k:k + batch_size] for k in range(0, len(ordered), batch_size)]
+    return [batches[j] for j in torch.randperm(len(batches), generator=gen).tolist()]
+
+
 class Trainer:
     """Trains ``model`` on ``train``, selecting the epoch by val ``metric`` (default: ``args.metric``,
     else the model's task's). ``out_dir`` (optional) receives ``checkpoint.pt`` after each epoch and
@@ -189,10 +199,13 @@ class Trainer:
                 p.requires_grad_(True)
 
     def _steps(self, epoch: int) -> float:
-        order = torch.randperm(len(self.train_posts), generator=torch.Generator().manual_seed(
-            self.args.seed * 1000 + epoch)).tolist()
+        gen = torch.Generator().manual_seed(self.args.seed * 1000 + epoch)
+        order = torch.randperm(len(self.train_posts), generator=gen).tolist()
         bs = self.args.batch_size
-        batches = [[self.train_posts[i] for i in order[k:k + bs]] for k in range(0, len(order), bs)]
+        chunks = [order[k:k + bs] for k in range(0, len(order), bs)]
+        if self.args.group_by_length:
+            chunks = length_grouped(order, [len(p.tokens) for p in self.train_posts], bs, gen)
+        batches = [[self.train_posts[i] for i in chunk] for chunk in chunks]
         total, bar = 0.0, progress(batches, enabled=self.args.progress, desc=f"epoch {epoch}", leave=False)
         for k, posts in enumerate(bar, 1):
             loss = self.model.loss(posts)
