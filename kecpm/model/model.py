@@ -26,6 +26,8 @@ from kecpm.model.heads import HEADS, Head, Labels, PostView, SpanFeatures
 from kecpm.model.heads.base import Terms
 
 log = logging.getLogger(__name__)
+
+
 def length_batches(posts: Sequence[Post], batch_size: int) -> list[list[int]]:
     """Indices of ``posts`` in prediction batches: posts of similar length (words) together, less padding."""
     order = sorted(range(len(posts)), key=lambda i: len(posts[i].tokens))

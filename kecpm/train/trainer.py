@@ -202,9 +202,10 @@ class Trainer:
         gen = torch.Generator().manual_seed(self.args.seed * 1000 + epoch)
         order = torch.randperm(len(self.train_posts), generator=gen).tolist()
         bs = self.args.batch_size
-        chunks = [order[k:k + bs] for k in range(0, len(order), bs)]
         if self.args.group_by_length:
             chunks = length_grouped(order, [len(p.tokens) for p in self.train_posts], bs, gen)
+        else:
+            chunks = [order[k:k + bs] for k in range(0, len(order), bs)]
         batches = [[self.train_posts[i] for i in chunk] for chunk in chunks]
         total, bar = 0.0, progress(batches, enabled=self.args.progress, desc=f"epoch {epoch}", leave=False)
         for k, posts in enumerate(bar, 1):
