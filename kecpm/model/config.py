@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 from kecpm.config import Config, ConfigError, option
+from kecpm.data.schema import Post
 from kecpm.model.tasks import TASKS, Task, TaskSpec
 from kecpm.packaged import default_encoder
 
@@ -24,7 +26,7 @@ class ModelConfig(Config):
     SAVED_DEFAULTS: ClassVar[dict[str, object]] = {"gate_per_dimension": False, "filter_knowledge": False,
                                                    "pair_knowledge": False, "word_shapes": False,
                                                    "knowledge_mentions": False, "knowledge_hints": False,
-                                                   "knowledge_in_side": True}
+                                                   "knowledge_in_side": True, "min_triples": 0}
 
     task: Task = option(Task.JMERE, "What to extract: " + "; ".join(f"{t.value} = {s.help}" for t, s in TASKS.items()) + ".")
     encoder: str = option("", "HF encoder id or local path; empty = the packaged all-MiniLM-L6-v2.")
@@ -77,6 +79,11 @@ class ModelConfig(Config):
     rel_none_weight: float = option(1.0, "Loss weight of the no-relation class for entity pairs.")
     entity_threshold: float = option(0.5, "A span is an entity when its no-entity probability is below this.")
     relation_threshold: float = option(0.5, "A pair gets a relation when its no-relation probability is below this.")
+    min_triples: int = option(
+        -1, "Decoding: at least this many triples per post. When fewer beat relation_threshold the likeliest other "
+            "pairs are kept, and (JMERE) when fewer than two entities beat entity_threshold the likeliest further spans, "
+            "so that a pair exists. -1 = set at training: 1 when every training post has a triple (MNRE/JMERE posts all "
+            "do), else 0; 0 = off (e.g. for posts that may hold no relation).")
     head_dropout: float = option(0.1, "Dropout in the span and relation heads.")
     relation_prior_shift: dict[str, float] = option(
         {}, "Log weight added to each relation's score when choosing among relations: the prior-shift correction "
@@ -110,6 +117,8 @@ class ModelConfig(Config):
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.use_image and not 1 <= self.visual_tokens <= 49:
             raise ConfigError(f"visual_tokens must be in 1..49, got {self.visual_tokens}")
+        if self.min_triples < -1:
+            raise ConfigError(f"min_triples must be >= -1 (-1 = from the training data), got {self.min_triples}")
         for name in ("entity_threshold", "relation_threshold"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in (0, 1], got {getattr(self, name)}")
@@ -141,6 +150,14 @@ class ModelConfig(Config):
         if self.retrieval and (self.ib_weight > 0 or self.align_weight > 0):
             raise ConfigError("retrieval (MoRe's experts) does not combine with the MMIB regularisers "
                               "(ib_weight, align_weight) yet")
+
+    def resolve_min_triples(self, train: Sequence[Post]) -> ModelConfig:
+        """This config with ``min_triples`` -1 resolved from the training posts: 1 when the task has a relation
+        head and every training post has a triple, else 0."""
+        if self.min_triples >= 0:
+            return self
+        every = bool(train) and all(p.triples for p in train)
+        return self.replace(min_triples=int(every and "relation" in self.task_spec.heads))
 
     @property
     def encoder_path(self) -> str:

@@ -60,7 +60,7 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
     to ``out_dir``; resumes from ``checkpoint.pt`` there, skips if ``results.json`` exists. With
     ``unlabelled`` posts the trained model is adapted to them (``adapt_config``) before it is scored."""
     out = Path(out_dir)
-    model_config = model_config.replace(**schema_from_posts(train))
+    model_config = model_config.replace(**schema_from_posts(train)).resolve_min_triples(train)
     if (out / "results.json").exists() or (out / "checkpoint.pt").exists():
         check_same_run(out, model_config, args, adapt_config or AdaptConfig())
     if (out / "results.json").exists():

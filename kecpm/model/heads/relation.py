@@ -139,7 +139,8 @@ class RelationHead(Head):
         return torch.cat([rp[:, :1], (1 - rp[:, :1]) * rel], dim=-1)
 
     def decode(self, view: PostView, pred: Post, threshold: float) -> None:
-        """One relation per unordered pair of entities (the likelier direction), if any beats ``threshold``."""
+        """One relation per unordered pair of entities (the likelier direction), if any beats ``threshold``;
+        with ``min_triples`` the likeliest other pairs up to that many."""
         ents = view.entities
         if ents is None:  # no entity head before this one: the post's gold entities are given
             ents = self.gold_entities(view)
@@ -150,13 +151,18 @@ class RelationHead(Head):
         logits = self(view.words, ents, pairs, view.side, view.keys, view)
         rp = self.probabilities(logits, self.allowed[ents.types[pairs[:, 0]], ents.types[pairs[:, 1]]])
         best_rp, best_r = rp[:, 1:].max(-1)
-        best: dict[tuple[int, int], tuple[float, int, int, int]] = {}
-        for k in (rp[:, 0] < threshold).nonzero().flatten().tolist():
-            i, j = int(pairs[k, 0]), int(pairs[k, 1])
+        best: dict[tuple[int, int], tuple[float, int, int, int]] = {}  # unordered pair -> (p, relation, i, j)
+        spare: dict[tuple[int, int], tuple[float, int, int, int]] = {}  # the same for pairs under the threshold
+        passed = (rp[:, 0] < threshold).tolist()
+        for k, (i, j) in enumerate(pairs.tolist()):
             p, r = float(best_rp[k]), int(best_r[k])
-            if p > 0:
-                key = (min(i, j), max(i, j))
-                if key not in best or p > best[key][0]:
-                    best[key] = (p, r, i, j)
+            into = best if passed[k] else spare
+            key = (min(i, j), max(i, j))
+            if p > 0 and (key not in into or p > into[key][0]):
+                into[key] = (p, r, i, j)
+        missing = self.config.min_triples - len(best)
+        if missing > 0:
+            rest = sorted((v for key, v in spare.items() if key not in best), reverse=True)
+            best.update({(min(v[2], v[3]), max(v[2], v[3])): v for v in rest[:missing]})
         e, rels = ents.entities, self.labels.relations
         pred.triples = sorted(Triple(e[i], rels[r], e[j], p) for p, r, i, j in best.values())

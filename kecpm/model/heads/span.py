@@ -45,6 +45,26 @@ class SpanHead(Head):
     def loss(self, terms: list[Terms]) -> torch.Tensor:
         return weighted_ce(terms, len(self.labels.entity_types), self.config.span_none_weight)
 
+    @property
+    def min_entities(self) -> int:
+        """Entities every post gets however low their scores: two when a relation head after this one must find
+        a triple in every post (``min_triples``), else none."""
+        return 2 if self.config.min_triples > 0 and "relation" in self.config.task_spec.heads else 0
+
+    @staticmethod
+    def _non_overlapping(candidates: list[int], spans: list[tuple[int, int]], taken: list[int],
+                         limit: int | None = None) -> list[int]:
+        """``taken`` plus each of ``candidates`` (in order) that overlaps no span taken so far, up to ``limit``."""
+        taken = list(taken)
+        used = set().union(*(range(*spans[i]) for i in taken))
+        for i in candidates:
+            if limit is not None and len(taken) >= limit:
+                break
+            if i not in taken and used.isdisjoint(range(*spans[i])):
+                taken.append(i)
+                used.update(range(*spans[i]))
+        return taken
+
     def decode(self, view: PostView, pred: Post, threshold: float) -> None:
         spans = enumerate_spans(view.n, self.config.max_span_width)
         index = torch.tensor(spans, device=view.words.device)
@@ -54,15 +74,11 @@ class SpanHead(Head):
             logits = self.verbalizer.from_first(self.spans.project(view.words, index, self.verbalizer.first, view))
         probs = logits.softmax(-1)
         best_p, best_t = probs[:, 1:].max(-1)
-        cand = (probs[:, 0] < threshold).nonzero().flatten().tolist()
-        cand.sort(key=lambda i: -float(best_p[i]))
-        taken: list[int] = []
-        used = [False] * view.n
-        for i in cand:
-            s, e = spans[i]
-            if not any(used[s:e]):
-                taken.append(i)
-                used[s:e] = [True] * (e - s)
+        order = torch.argsort(best_p, descending=True, stable=True).tolist()
+        passed = (probs[:, 0] < threshold).tolist()
+        taken = self._non_overlapping([i for i in order if passed[i]], spans, [])
+        if len(taken) < self.min_entities:  # a post that must hold a triple needs a pair: the likeliest other spans
+            taken = self._non_overlapping(order, spans, taken, self.min_entities)
         taken.sort(key=lambda i: spans[i])
         types = self.labels.entity_types
         pred.entities = [Entity(spans[i][0], spans[i][1], types[int(best_t[i])], view.post.span_text(*spans[i]),
