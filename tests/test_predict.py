@@ -171,3 +171,22 @@ def test_predict_missing_image_is_a_warning_with_the_count(model_dir, tmp_path):
     assert packed.count("imagefilenotfound") == 1 and "1 images missing or unreadable" in res.stderr
     # the no-image vector: the same prediction as the post given without an image
     assert [(e, e.score) for e in with_img.entities] == [(e, e.score) for e in without.entities]
+
+
+def test_predict_min_triples_keeps_one_triple_where_nothing_passes(model_dir, tmp_path):
+    model = PromptModel.load(model_dir)
+    model.update_config(entity_threshold=1e-9, relation_threshold=1e-9)  # no span or pair passes
+    model.save(tmp_path / "strict")
+    inp = tmp_path / "tweets.txt"
+    inp.write_text("Barack Obama meets Angela Merkel in Berlin today .\nMessi joins PSG in Paris .\n", encoding="utf-8")
+
+    def run(*extra: str) -> list[dict]:
+        res = CliRunner().invoke(app, ["predict", str(tmp_path / "strict"), str(inp), *extra])
+        assert res.exit_code == 0, res.output
+        return [json.loads(line) for line in res.stdout.splitlines()]
+
+    assert all(not r["entities"] and not r["triples"] for r in run())
+    kept = run("--min-triples", "1")
+    assert all(len(r["entities"]) == 2 and len(r["triples"]) <= 1 for r in kept)
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "strict"), str(inp), "--min-triples", "-1"])
+    assert res.exit_code != 0 and "--min-triples must be >= 0" in res.output

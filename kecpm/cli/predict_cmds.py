@@ -52,6 +52,9 @@ def predict(
     device: str = typer.Option("auto", help=f"Where to run: {DEVICE_HELP}."),
     precision: str = typer.Option("fp32", help="Inference precision: fp32 (exact), bf16 (autocast) or int8 "
                                                "(CPU; ~2.5x faster, accuracy cost in docs/benchmarks.md)."),
+    min_triples: int | None = typer.Option(
+        None, "--min-triples", help="At least this many triples per post (default: the model's own, set at training: "
+                                    "1 when every training post had one, as in MNRE); 0 for posts that may hold none."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars (on a terminal)."),
 ) -> None:
     """Extract triples (with confidences) from posts with a trained model.
@@ -71,6 +74,8 @@ def predict(
       kecpm predict MODEL posts.jsonl --image-dir mnre_image/img_org --device cuda
 
       kecpm predict MODEL posts.jsonl --precision int8 --threads 2   # fastest on a CPU
+
+      kecpm predict MODEL tweets.txt --min-triples 0   # posts that may hold no relation
     """
     import torch
 
@@ -120,6 +125,10 @@ def predict(
         records = read_records(knowledge)
         posts = attach_knowledge(posts, knowledge_map(records), hints=hints_map(records))
     model = PromptModel.load(folder, device=resolve_device(device)).set_precision(precision)
+    if min_triples is not None:
+        if min_triples < 0:
+            raise ConfigError(f"--min-triples must be >= 0, got {min_triples}")
+        model.update_config(min_triples=min_triples)
     if image_dir is not None and model.encoder.visual is None:
         say(f"{folder} was trained without images (model.use_image=false); --image-dir is not used", "yellow")
     preds, rep = predict_posts(model, posts, batch_size)

@@ -7,9 +7,10 @@ once and let every head of the task (``config.task``) add its loss terms or deco
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -220,6 +221,18 @@ class PromptModel(nn.Module):
         self.config = self.config.replace(**changes)
         for head in self.heads.values():
             head.config = self.config
+
+    @contextlib.contextmanager
+    def plain_decoding(self) -> Iterator[None]:
+        """Inside the block posts decode by the thresholds alone (``min_triples`` off): how the trainer selects the
+        epoch and the thresholds on val. With the constraint on there, a model that finds nothing still scores
+        through the pairs it adds, and with 55 val posts that picked undertrained epochs (docs/benchmarks.md)."""
+        kept = self.config.min_triples
+        self.update_config(min_triples=0)
+        try:
+            yield
+        finally:
+            self.update_config(min_triples=kept)
 
     def thresholds(self) -> dict[str, float]:
         """The no-class threshold of every head that has one, from the config."""

@@ -138,7 +138,8 @@ class Trainer:
             t0 = time.monotonic()
             loss = self._epoch(epoch)
             with self.ema.swapped() if self.ema else contextlib.nullcontext():  # validate and keep the average
-                val = self.evaluate() if self.val_posts else {self.metric: 0.0}
+                with self.model.plain_decoding():
+                    val = self.evaluate() if self.val_posts else {self.metric: 0.0}
                 secs = time.monotonic() - t0
                 val.update(self.model.gate_openness())
                 self.state["history"].append({"epoch": epoch, "loss": loss, "seconds": secs, **val})
@@ -177,11 +178,12 @@ class Trainer:
             preds = self.model.predict(self.val_posts, views=views, thresholds=th)
             return summary(score(self.val_posts, preds))[self.metric]
 
-        best = before = value(chosen)
-        for head in self.model.heads.values():
-            for cand in head.threshold_grid:
-                if (v := value({**chosen, head.threshold: cand})) > best:
-                    best, chosen = v, {**chosen, head.threshold: cand}
+        with self.model.plain_decoding():
+            best = before = value(chosen)
+            for head in self.model.heads.values():
+                for cand in head.threshold_grid:
+                    if (v := value({**chosen, head.threshold: cand})) > best:
+                        best, chosen = v, {**chosen, head.threshold: cand}
         self.model.update_config(**chosen)
         log.info("thresholds: %s (val %s %.4f -> %.4f)", ", ".join(f"{k} {v:.2f}" for k, v in chosen.items()),
                  self.metric, before, best)

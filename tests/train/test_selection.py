@@ -1,0 +1,29 @@
+"""Epochs and thresholds are chosen on val by the thresholds alone; the saved model keeps min_triples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from kecpm.data.jsonl import read_jsonl
+from kecpm.data.schema import schema_from_posts
+from kecpm.model.config import ModelConfig
+from kecpm.model.model import PromptModel
+from kecpm.train import TrainConfig, Trainer
+
+TINY = Path(__file__).parents[1] / "model" / "tiny_posts.jsonl"
+
+
+def test_val_selection_decodes_without_min_triples(tmp_path):
+    posts = read_jsonl(TINY)
+    torch.manual_seed(3)
+    config = ModelConfig(**schema_from_posts(posts), soft_prompt_tokens=2, use_image=False, min_triples=1,
+                         entity_threshold=1e-9, relation_threshold=1e-9)  # no span passes on its own
+    args = TrainConfig(epochs=1, batch_size=4, seed=3, threads=1, patience=0, progress=False, tune_thresholds=False)
+    trainer = Trainer(PromptModel.create(config), args, posts[:6], posts[6:], out_dir=tmp_path)
+    state = trainer.train()
+    assert state["history"][0]["entity_f1"] == 0.0  # val read without the constraint: nothing found
+    assert trainer.evaluate()["entity_f1"] > 0.0  # the model itself keeps a pair of entities per post
+    assert trainer.model.config.min_triples == 1
+    assert PromptModel.load(tmp_path / "model").config.min_triples == 1
