@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from kecpm.config import parse_overrides
+from kecpm.config import ConfigError, parse_overrides
 from kecpm.data.folders import part_file
 from kecpm.data.jsonl import write_jsonl
 from kecpm.data.readers import read_posts
@@ -79,7 +79,10 @@ def main() -> None:
         stem, tseed = re.fullmatch(r"(.*?)(-t\d+)?", run.name).groups()
         new = run.with_name(stem + args.out_suffix + (tseed or ""))  # the training seed stays last (train_fewshot)
         for seed_dir in sorted(d for d in run.glob("seed*") if (d / "results.json").is_file()):
-            rec = redecode_seed(seed_dir, new / seed_dir.name, changes, args.threads)
+            try:
+                rec = redecode_seed(seed_dir, new / seed_dir.name, changes, args.threads)
+            except ConfigError as e:
+                ap.error(str(e))
             log.info("%s: rel-strict %.1f, entity %.1f", new / seed_dir.name, 100 * rec["test"]["rel_strict_f1"],
                      100 * rec["test"]["entity_f1"])
         write_summary(new)

@@ -65,6 +65,8 @@ class PostView:
     side: torch.Tensor | None = None  # (Ls, H) caption + knowledge states
     keys: torch.Tensor | None = None  # (Ls,) side tokens visible to the model
     entities: EntitySet | None = None  # set by an entity head while decoding
+    forced: set[tuple[int, int]] = field(default_factory=set)  # spans kept under the threshold only so that a pair
+    # exists (min_triples): a relation head drops those no triple uses
     sentences: list[str] = field(default_factory=list)  # normalised knowledge sentences it sees (mentions)
     hints: list[Hint] = field(default_factory=list)  # entity hints it sees (knowledge_hints)
 

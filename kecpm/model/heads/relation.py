@@ -140,13 +140,20 @@ class RelationHead(Head):
 
     def decode(self, view: PostView, pred: Post, threshold: float) -> None:
         """One relation per unordered pair of entities (the likelier direction), if any beats ``threshold``;
-        with ``min_triples`` the likeliest other pairs up to that many."""
+        with ``min_triples`` the likeliest other pairs up to that many. Entities the entity head kept under its
+        threshold only to make a pair (``view.forced``) stay only if a triple uses them."""
         ents = view.entities
         if ents is None:  # no entity head before this one: the post's gold entities are given
             ents = self.gold_entities(view)
             pred.entities = list(ents.entities)
-        if len(ents.entities) < 2:
-            return
+        if len(ents.entities) >= 2:
+            pred.triples = self._triples(view, ents, threshold)
+        if view.forced:  # spans the entity head kept only for a pair: gone if no triple uses them
+            used = {(e.start, e.end) for t in pred.triples for e in (t.head, t.tail)}
+            pred.entities = [e for e in pred.entities if (e.start, e.end) not in view.forced or (e.start, e.end) in used]
+
+    def _triples(self, view: PostView, ents: EntitySet, threshold: float) -> list[Triple]:
+        """The decoded triples between ``ents`` (at least two)."""
         pairs = ordered_pairs(len(ents.entities), ents.spans.device)
         logits = self(view.words, ents, pairs, view.side, view.keys, view)
         rp = self.probabilities(logits, self.allowed[ents.types[pairs[:, 0]], ents.types[pairs[:, 1]]])
@@ -165,4 +172,4 @@ class RelationHead(Head):
             rest = sorted((v for key, v in spare.items() if key not in best), reverse=True)
             best.update({(min(v[2], v[3]), max(v[2], v[3])): v for v in rest[:missing]})
         e, rels = ents.entities, self.labels.relations
-        pred.triples = sorted(Triple(e[i], rels[r], e[j], p) for p, r, i, j in best.values())
+        return sorted(Triple(e[i], rels[r], e[j], p) for p, r, i, j in best.values())

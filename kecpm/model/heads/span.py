@@ -79,6 +79,7 @@ class SpanHead(Head):
         taken = self._non_overlapping([i for i in order if passed[i]], spans, [])
         if len(taken) < self.min_entities:  # a post that must hold a triple needs a pair: the likeliest other spans
             taken = self._non_overlapping(order, spans, taken, self.min_entities)
+            view.forced = {spans[i] for i in taken if not passed[i]}
         taken.sort(key=lambda i: spans[i])
         types = self.labels.entity_types
         pred.entities = [Entity(spans[i][0], spans[i][1], types[int(best_t[i])], view.post.span_text(*spans[i]),
