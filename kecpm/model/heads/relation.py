@@ -157,13 +157,12 @@ class RelationHead(Head):
         pairs = ordered_pairs(len(ents.entities), ents.spans.device)
         logits = self(view.words, ents, pairs, view.side, view.keys, view)
         rp = self.probabilities(logits, self.allowed[ents.types[pairs[:, 0]], ents.types[pairs[:, 1]]])
-        best_rp, best_r = rp[:, 1:].max(-1)
+        best_rp, best_r = (x.tolist() for x in rp[:, 1:].max(-1))
         best: dict[tuple[int, int], tuple[float, int, int, int]] = {}  # unordered pair -> (p, relation, i, j)
         spare: dict[tuple[int, int], tuple[float, int, int, int]] = {}  # the same for pairs under the threshold
         passed = (rp[:, 0] < threshold).tolist()
-        for k, (i, j) in enumerate(pairs.tolist()):
-            p, r = float(best_rp[k]), int(best_r[k])
-            into = best if passed[k] else spare
+        for (i, j), p, r, ok in zip(pairs.tolist(), best_rp, best_r, passed, strict=True):
+            into = best if ok else spare
             key = (min(i, j), max(i, j))
             if p > 0 and (key not in into or p > into[key][0]):
                 into[key] = (p, r, i, j)
