@@ -15,16 +15,17 @@ shift; ``--no-prior-shift`` takes it off again (their "no prior shift" rows).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 from pathlib import Path
 
 import torch
 
+from kecpm.compare import seed_runs
 from kecpm.config import ConfigError, parse_overrides
+from kecpm.data.errors import DataError
 from kecpm.data.folders import part_file
-from kecpm.data.jsonl import write_jsonl
+from kecpm.data.jsonl import read_json, write_jsonl
 from kecpm.data.readers import read_posts
 from kecpm.evaluate import score
 from kecpm.knowledge import attach_knowledge, hints_map, knowledge_map, read_records
@@ -38,7 +39,7 @@ DECODING = ("entity_threshold", "relation_threshold", "min_triples", "relation_p
 
 def redecode_seed(seed_dir: Path, out: Path, changes: dict[str, object], threads: int) -> dict:
     """Re-predict one seed folder's test posts with ``changes`` to its model's decoding; write ``out``."""
-    res = json.loads((seed_dir / "results.json").read_text(encoding="utf-8"))
+    res = read_json(seed_dir / "results.json")
     model = PromptModel.load(seed_dir / "model")
     checked = model.config.override(changes)  # validated and typed as a --set would be
     model.update_config(**{k: getattr(checked, k) for k in changes})
@@ -78,13 +79,13 @@ def main() -> None:
     for run in args.runs:
         stem, tseed = re.fullmatch(r"(.*?)(-t\d+)?", run.name).groups()
         new = run.with_name(stem + args.out_suffix + (tseed or ""))  # the training seed stays last (train_fewshot)
-        for seed_dir in sorted(d for d in run.glob("seed*") if (d / "results.json").is_file()):
-            try:
-                rec = redecode_seed(seed_dir, new / seed_dir.name, changes, args.threads)
-            except ConfigError as e:
-                ap.error(str(e))
-            log.info("%s: rel-strict %.1f, entity %.1f", new / seed_dir.name, 100 * rec["test"]["rel_strict_f1"],
-                     100 * rec["test"]["entity_f1"])
+        try:
+            for seed in seed_runs(run):  # the finished seed folders, as kecpm compare finds them
+                rec = redecode_seed(seed.dir, new / seed.dir.name, changes, args.threads)
+                log.info("%s: rel-strict %.1f, entity %.1f", new / seed.dir.name, 100 * rec["test"]["rel_strict_f1"],
+                         100 * rec["test"]["entity_f1"])
+        except (ConfigError, DataError, FileNotFoundError) as e:
+            ap.error(str(e))
         write_summary(new)
 
 

@@ -10,7 +10,6 @@ the observed one (at most 1; 1 when the observed difference is 0). See docs/eval
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import numpy as np
 
 from kecpm.data.errors import DataError
 from kecpm.data.folders import find_seed_splits
-from kecpm.data.jsonl import read_jsonl
+from kecpm.data.jsonl import read_json, read_jsonl
 from kecpm.data.schema import Post
 from kecpm.evaluate import score
 
@@ -49,8 +48,8 @@ def seed_runs(run: Path) -> list[SeedRun]:
         if not (d / "results.json").is_file() or not (d / "predictions.jsonl").is_file():
             log.warning("%s: no results.json or predictions.jsonl (unfinished?); left out", d)
             continue
-        res = json.loads((d / "results.json").read_text(encoding="utf-8"))
-        cfg = json.loads((d / "config.json").read_text(encoding="utf-8")) if (d / "config.json").is_file() else {}
+        res = read_json(d / "results.json")
+        cfg = read_json(d / "config.json") if (d / "config.json").is_file() else {}
         train_seed = res.get("train_seed", (cfg.get("train") or {}).get("seed", -1))
         out.append(SeedRun(run, d, int(res["seed"]), int(train_seed),
                            (cfg.get("run") or {}).get("split_dir") or res.get("split_dir")))

@@ -15,7 +15,6 @@ as missed, predicted triples whose pair has no gold relation as spurious; neithe
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 from collections import Counter
@@ -25,7 +24,7 @@ from typing import Any
 
 from kecpm.data.errors import DataError
 from kecpm.data.folders import part_file
-from kecpm.data.jsonl import atomic_write, json_error, read_jsonl
+from kecpm.data.jsonl import atomic_write, read_json, read_jsonl
 from kecpm.data.readers import read_posts
 from kecpm.data.schema import RELATIONS, Post
 from kecpm.results import LABELS, METRICS, aggregate
@@ -73,13 +72,6 @@ class Confusion:
         return sorted(gold, key=lambda r: (-gold[r], r))
 
 
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(json_error(e), path, e.lineno) from e
-
-
 def load_run(run_dir: str | Path) -> list[SeedRun]:
     """The seed folders of a run that hold a results.json, by seed."""
     run_dir = Path(run_dir)
@@ -87,8 +79,8 @@ def load_run(run_dir: str | Path) -> list[SeedRun]:
         raise FileNotFoundError(f"{run_dir}: run folder not found")
     seeds = []
     for f in sorted(run_dir.glob("seed*/results.json")):
-        rec, conf = _json(f), f.parent / "config.json"
-        seeds.append(SeedRun(int(rec.get("seed", 0)), f.parent, rec, _json(conf) if conf.exists() else {}))
+        rec, conf = read_json(f), f.parent / "config.json"
+        seeds.append(SeedRun(int(rec.get("seed", 0)), f.parent, rec, read_json(conf) if conf.exists() else {}))
     seeds.sort(key=lambda s: s.seed)
     if not seeds:
         raise DataError("no seed*/results.json here; give a run folder written by `kecpm train` "

@@ -99,6 +99,14 @@ def iter_json_lines(path: str | Path, bad: BadLines | None = None) -> Iterator[t
             bad.handle(DataError(json_error(e), path, i))
 
 
+def read_json(path: str | Path) -> Any:
+    """One JSON document (results.json, config.json); bad JSON is a DataError naming the file and line."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(json_error(e), path, e.lineno) from e
+
+
 def json_error(e: json.JSONDecodeError) -> str:
     """``not valid JSON: Expecting value (column 7)`` (json's own messages may end in "at")."""
     return f"not valid JSON: {e.msg} (column {e.colno})"
