@@ -72,6 +72,11 @@ MIN0, MIN1 = ["--set", "model.min_triples=0"], ["--set", "model.min_triples=1"]
 VARIANTS = {name: [*args, *MIN0] for name, args in VARIANTS.items()}
 VARIANTS |= {f"{name}-min1": [*VARIANTS[name][:-len(MIN0)], *MIN1]
              for name in ("warm-shapes-mentions", "warm-shapes-noknow", "warm-shapes-mre")}
+# mention replacement (session 10, kecpm.data.augment): 2 extra copies of every training post, names drawn from
+# the training posts themselves (-aug2) or from the public Twitter-2017 NER train set (-aug2tw)
+AUG2 = [*MENTIONS, *MIN1, "--set", "train.augment=2"]
+VARIANTS |= {"warm-shapes-mentions-min1-aug2": AUG2,
+             "warm-shapes-mentions-min1-aug2tw": [*AUG2, "--set", "train.augment_pool=../shared/data/twitter2017/train.txt"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output

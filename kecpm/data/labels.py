@@ -8,6 +8,8 @@ type back from an LLM's answer (the code, its words, or a common synonym).
 
 from __future__ import annotations
 
+from kecpm.config import ConfigError
+
 TYPE_WORDS: dict[str, str] = {"per": "person", "org": "organization", "loc": "location", "misc": "other named thing"}
 RELATION_WORDS: dict[str, str] = {
     "alternate_names": "alternate name", "alumi": "alumni of school", "awarded": "awarded prize",
@@ -47,3 +49,20 @@ def type_code(word: str) -> str | None:
         return key
     words = {w: code for code, w in TYPE_WORDS.items()}
     return words.get(key) or TYPE_SYNONYMS.get(key)
+
+# Entity types of other data sets (public NER: Twitter-2015/2017, CoNLL) -> ours; used by warm starts and by
+# mention pools (kecpm.data.augment).
+DEFAULT_TYPE_MAP = {"PER": "per", "LOC": "loc", "ORG": "org", "OTHER": "misc", "MISC": "misc"}
+DROP = "none"
+
+
+def map_type(source: str, targets: list[str], overrides: dict[str, str]) -> str | None:
+    """The target type of ``source`` (None if the type map drops it); ConfigError if it has no match."""
+    name = overrides.get(source) or DEFAULT_TYPE_MAP.get(source.upper()) or source.lower()
+    if name == DROP:
+        return None
+    if name not in targets:
+        raise ConfigError(f"warm start: source entity type {source!r} has no match among {', '.join(targets)}; "
+                          f"map it with --set model.init_type_map='{{\"{source}\": \"<type>\"}}' "
+                          f"(or \"{DROP}\" to drop it)")
+    return name

@@ -17,25 +17,12 @@ from typing import TYPE_CHECKING
 import torch
 
 from kecpm.config import ConfigError
+from kecpm.data.labels import map_type
 
 if TYPE_CHECKING:
     from kecpm.model.model import PromptModel
 
 log = logging.getLogger(__name__)
-DEFAULT_TYPE_MAP = {"PER": "per", "LOC": "loc", "ORG": "org", "OTHER": "misc", "MISC": "misc"}
-DROP = "none"
-
-
-def map_type(source: str, targets: list[str], overrides: dict[str, str]) -> str | None:
-    """The target type of ``source`` (None if the type map drops it); ConfigError if it has no match."""
-    name = overrides.get(source) or DEFAULT_TYPE_MAP.get(source.upper()) or source.lower()
-    if name == DROP:
-        return None
-    if name not in targets:
-        raise ConfigError(f"warm start: source entity type {source!r} has no match among {', '.join(targets)}; "
-                          f"map it with --set model.init_type_map='{{\"{source}\": \"<type>\"}}' "
-                          f"(or \"{DROP}\" to drop it)")
-    return name
 
 
 def _copy(dst: torch.Tensor, src: torch.Tensor, what: str) -> None:

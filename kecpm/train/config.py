@@ -31,6 +31,11 @@ class TrainConfig(Config):
     head_only_epochs: int = option(0, "Epochs at the start that train everything but the pretrained encoder, which "
                                       "then warms up and decays over the remaining steps (linear probing then "
                                       "fine-tuning; keeps a warm-started encoder from being distorted by new heads).")
+    augment: int = option(0, "Mention replacement: this many extra copies of every training post, each entity "
+                                "mention swapped for another of its type from augment_pool (kecpm.data.augment); 0 = off.")
+    augment_pool: str = option("", "Posts whose entity mentions the copies draw from (any readable file, e.g. public "
+                                    "NER data; types mapped as for a warm start, PER -> per, ...); empty = the "
+                                    "training posts' own mentions.")
     grad_clip: float = option(1.0, "Gradient norm clip (0 = none).")
     ema: float = option(0.0, "Exponential moving average of the trained weights, decay per step (e.g. 0.95; 0 = off): "
                              "validation, the best epoch and the saved model use the averaged weights (kecpm.train.ema).")
@@ -56,6 +61,8 @@ class TrainConfig(Config):
             raise ConfigError(f"head_only_epochs must be in [0, epochs), got {self.head_only_epochs}")
         if self.max_minutes < 0 or self.patience < 0 or self.min_epochs < 0 or self.threads < 0:
             raise ConfigError("max_minutes, patience, min_epochs and threads must be >= 0")
+        if self.augment < 0:
+            raise ConfigError(f"augment must be >= 0, got {self.augment}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"ema must be in [0, 1), got {self.ema}")
         if self.metric and self.metric not in METRICS:

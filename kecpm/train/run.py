@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from kecpm.config import ConfigError
+from kecpm.data.augment import MentionPool, augment
 from kecpm.data.folders import PARTS, SeedSplit
 from kecpm.data.jsonl import atomic_write, write_jsonl
+from kecpm.data.readers import read_posts
 from kecpm.data.schema import Post, schema_from_posts
 from kecpm.device import resolve_device
 from kecpm.evaluate import score
@@ -73,7 +75,8 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
     acfg = adapt_config or AdaptConfig()
     rounds = acfg.self_train_rounds if unlabelled and acfg.active else 0
     model = PromptModel.create(model_config)
-    trainer = Trainer(model, args, train, val, out_dir=out / "round0" if rounds else out)
+    copies = augmented(train, args, model_config)
+    trainer = Trainer(model, args, train + copies, val, out_dir=out / "round0" if rounds else out)
     state = trainer.train()
     adapted: dict[str, Any] = {}
     if acfg.active and unlabelled:
@@ -104,13 +107,25 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
               "thresholds": state.get("thresholds"), "device": str(trainer.device),
               "rel_acc_gold_entities": relation_accuracy(model, test), **adapted,
-              "gate_openness": model.gate_openness(), "warm_start": model.warm_start_info, "n_train": len(train), "n_val": len(val), "n_test": len(test),
+              "gate_openness": model.gate_openness(), "warm_start": model.warm_start_info, "n_train": len(train), "n_augmented": len(copies), "n_val": len(val), "n_test": len(test),
               **(extra or {})}
     write_results(out / "results.json", record)
     write_card(out / "model", run_facts(record))  # the model card, now with the data and test scores
     for ckpt in [out / "checkpoint.pt", *out.glob("round*/checkpoint.pt")]:
         ckpt.unlink(missing_ok=True)
     return record
+
+
+def augmented(train: list[Post], args: TrainConfig, model_config: ModelConfig) -> list[Post]:
+    """The mention-replaced copies of the training posts (``args.augment``; none when 0)."""
+    if not args.augment:
+        return []
+    source = read_posts(args.augment_pool) if args.augment_pool else train
+    pool = MentionPool.from_posts(source, model_config.entity_types, model_config.init_type_map)
+    copies = augment(train, args.augment, pool, args.seed)
+    log.info("augment: %d mention-replaced copies of %d training posts (pool: %d mentions from %s)", len(copies),
+             len(train), len(pool), args.augment_pool or "the training posts")
+    return copies
 
 
 def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: TrainConfig, run_dir: str | Path,
