@@ -34,8 +34,7 @@ from kecpm.model.prior import relation_accuracy
 from kecpm.results import summary, write_results, write_summary
 
 log = logging.getLogger("redecode")
-DECODING = ("entity_threshold", "relation_threshold", "min_triples", "relation_prior_shift", "relation_temperature",
-            "joint_types")
+DECODING = ("entity_threshold", "relation_threshold", "min_triples", "relation_prior_shift", "relation_temperature")
 
 
 def redecode_seed(seed_dir: Path, out: Path, changes: dict[str, object], threads: int) -> dict:

@@ -26,8 +26,7 @@ class ModelConfig(Config):
     SAVED_DEFAULTS: ClassVar[dict[str, object]] = {"gate_per_dimension": False, "filter_knowledge": False,
                                                    "pair_knowledge": False, "word_shapes": False,
                                                    "knowledge_mentions": False, "knowledge_hints": False,
-                                                   "knowledge_in_side": True, "min_triples": 0,
-                                                   "joint_types": False}
+                                                   "knowledge_in_side": True, "min_triples": 0}
 
     task: Task = option(Task.JMERE, "What to extract: " + "; ".join(f"{t.value} = {s.help}" for t, s in TASKS.items()) + ".")
     encoder: str = option("", "HF encoder id or local path; empty = the packaged all-MiniLM-L6-v2.")
@@ -85,10 +84,6 @@ class ModelConfig(Config):
             "pairs are kept, and (JMERE) when fewer than two entities beat entity_threshold the likeliest further spans, "
             "so that a pair exists. -1 = set at training: 1 when every training post has a triple (MNRE/JMERE posts all "
             "do), else 0; 0 = off (e.g. for posts that may hold no relation).")
-    joint_types: bool = option(
-        False, "Decoding (JMERE): choose each triple's relation and its two entities' types together, by the "
-               "product of the span head's type probabilities and the relation head's probability under those types "
-               "and the schema, instead of fixing the types first; which pairs hold a triple is unchanged.")
     head_dropout: float = option(0.1, "Dropout in the span and relation heads.")
     relation_prior_shift: dict[str, float] = option(
         {}, "Log weight added to each relation's score when choosing among relations: the prior-shift correction "

@@ -48,13 +48,12 @@ class Labels:
 @dataclass
 class EntitySet:
     """Entities of one post as a head reads them: spans (E, 2), 1-based types (E,), representations
-    (E, D), the ``Entity`` objects, and (found by an entity head) each one's probability of every type (E, T)."""
+    (E, D), and the ``Entity`` objects."""
 
     spans: torch.Tensor
     types: torch.Tensor
     reps: torch.Tensor
     entities: list[Entity]
-    type_probs: torch.Tensor | None = None
 
 
 @dataclass

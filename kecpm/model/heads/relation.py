@@ -8,10 +8,8 @@ allowed between the (head type, tail type) pairs seen for them in training (the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from kecpm.data.labels import relation_words
@@ -29,7 +27,6 @@ from kecpm.model.heads.base import (
     weighted_ce,
     zero_embedding,
 )
-from kecpm.model.joint import joint_choice
 from kecpm.model.mentions import pair_flags
 
 
@@ -78,13 +75,6 @@ class RelationHead(Head):
                 keys: torch.Tensor | None = None, view: PostView | None = None) -> torch.Tensor:
         """Logits (P, R+1) of ``pairs`` (P, 2) of ``ents`` in a post with word states ``words`` (N, H);
         ``view`` gives the knowledge sentences (``knowledge_mentions``)."""
-        x = self.pair_inputs(words, ents, pairs, side, keys, view)
-        return self.verbalizer(x + self.type_inputs(ents.types[pairs[:, 0]], ents.types[pairs[:, 1]]))
-
-    def pair_inputs(self, words: torch.Tensor, ents: EntitySet, pairs: torch.Tensor, side: torch.Tensor | None = None,
-                    keys: torch.Tensor | None = None, view: PostView | None = None) -> torch.Tensor:
-        """The verbalizer's input (P, D) of ``pairs`` but for the entity types (those slots zero): what
-        ``type_inputs`` adds for any types."""
         e = self.ent(ents.reps)
         spans = ents.spans
         h, t = pairs[:, 0], pairs[:, 1]
@@ -96,15 +86,10 @@ class RelationHead(Head):
         ctx = torch.where(gap.unsqueeze(1) > 0, between, words.mean(0, keepdim=True).expand(len(pairs), -1))
         if self.reader is not None and side is not None and keys is not None:
             ctx = ctx + self.reader(torch.cat([e[h], e[t]], dim=-1), side, keys)
-        x = torch.cat([e[h], e[t], e[h] * e[t], ctx, ctx.new_zeros(len(pairs), 2 * self.types.embedding_dim)], dim=-1)
+        x = torch.cat([e[h], e[t], e[h] * e[t], ctx, self.types(ents.types[h]), self.types(ents.types[t])], dim=-1)
         if self.co_mention is not None and view is not None and view.sentences:
             x = x + self.co_mention(pair_flags(view.sentences, view.post.tokens, spans.tolist(), pairs))
-        return x
-
-    def type_inputs(self, head_types: torch.Tensor, tail_types: torch.Tensor) -> torch.Tensor:
-        """(..., D): the head and tail type embeddings (1-based types, any shape) in their slots, zeros elsewhere."""
-        emb = torch.cat([self.types(head_types), self.types(tail_types)], dim=-1)
-        return F.pad(emb, (self.verbalizer.first.in_features - emb.size(-1), 0))
+        return self.verbalizer(x)
 
     def gold_entities(self, view: PostView, gold: dict[tuple[int, int], int] | None = None) -> EntitySet:
         """The post's gold entities (sorted by span) as an EntitySet; ``gold``: its ``gold_spans`` if
@@ -163,8 +148,6 @@ class RelationHead(Head):
             pred.entities = list(ents.entities)
         if len(ents.entities) >= 2:
             pred.triples = self._triples(view, ents, threshold)
-            typed = {(x.start, x.end): x.type for t in pred.triples for x in (t.head, t.tail)}  # (joint_types)
-            pred.entities = [replace(e, type=typed.get((e.start, e.end), e.type)) for e in pred.entities]
         if view.forced:  # spans the entity head kept only for a pair: gone if no triple uses them
             used = {(e.start, e.end) for t in pred.triples for e in (t.head, t.tail)}
             pred.entities = [e for e in pred.entities if (e.start, e.end) not in view.forced or (e.start, e.end) in used]
@@ -172,10 +155,9 @@ class RelationHead(Head):
     def _triples(self, view: PostView, ents: EntitySet, threshold: float) -> list[Triple]:
         """The decoded triples between ``ents`` (at least two)."""
         pairs = ordered_pairs(len(ents.entities), ents.spans.device)
-        x = self.pair_inputs(view.words, ents, pairs, view.side, view.keys, view)
-        ht, tt = ents.types[pairs[:, 0]], ents.types[pairs[:, 1]]
-        rp = self.probabilities(self.verbalizer(x + self.type_inputs(ht, tt)), self.allowed[ht, tt])
-        best_rp, best_r = (v.tolist() for v in rp[:, 1:].max(-1))
+        logits = self(view.words, ents, pairs, view.side, view.keys, view)
+        rp = self.probabilities(logits, self.allowed[ents.types[pairs[:, 0]], ents.types[pairs[:, 1]]])
+        best_rp, best_r = (x.tolist() for x in rp[:, 1:].max(-1))
         best: dict[tuple[int, int], tuple[float, int, int, int]] = {}  # unordered pair -> (p, relation, i, j)
         spare: dict[tuple[int, int], tuple[float, int, int, int]] = {}  # the same for pairs under the threshold
         passed = (rp[:, 0] < threshold).tolist()
@@ -189,21 +171,4 @@ class RelationHead(Head):
             rest = sorted((v for key, v in spare.items() if key not in best), reverse=True)
             best.update({(min(v[2], v[3]), max(v[2], v[3])): v for v in rest[:missing]})
         e, rels = ents.entities, self.labels.relations
-        if self.config.joint_types and ents.type_probs is not None and best:
-            return self._joint(x, pairs, ents, list(best))
         return sorted(Triple(e[i], rels[r], e[j], p) for p, r, i, j in best.values())
-
-    def _joint(self, x: torch.Tensor, pairs: torch.Tensor, ents: EntitySet, chosen: list[tuple[int, int]]) -> list[Triple]:
-        """The triples of the ``chosen`` unordered pairs with relation and both types chosen jointly
-        (``kecpm.model.joint``); their entities carry the chosen types."""
-        n_types = len(self.labels.entity_types)
-        grid = torch.arange(1, n_types + 1, device=x.device)
-        heads, tails = grid.view(-1, 1).expand(n_types, n_types), grid.view(1, -1).expand(n_types, n_types)
-        inputs = x.view(1, 1, *x.shape) + self.type_inputs(heads, tails).unsqueeze(2)  # (T, T, P, D)
-        allowed = self.allowed[1:, 1:].unsqueeze(2).expand(-1, -1, len(pairs), -1)
-        logits = self.verbalizer(inputs.flatten(0, 2))
-        rp = self.probabilities(logits, allowed.flatten(0, 2)).view(n_types, n_types, len(pairs), -1)
-        choices = joint_choice(ents.type_probs, rp, [tuple(p) for p in pairs.tolist()], chosen)
-        e, rels, types = ents.entities, self.labels.relations, self.labels.entity_types
-        return sorted(Triple(replace(e[i], type=types[a]), rels[r], replace(e[j], type=types[b]), p)
-                      for p, r, i, j, a, b in choices)

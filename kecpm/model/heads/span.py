@@ -85,6 +85,4 @@ class SpanHead(Head):
         pred.entities = [Entity(spans[i][0], spans[i][1], types[int(best_t[i])], view.post.span_text(*spans[i]),
                                 float(best_p[i])) for i in taken]
         kept = index[torch.tensor(taken, dtype=torch.long, device=index.device)].view(-1, 2)
-        typed = probs[taken, 1:]
-        view.entities = EntitySet(kept, best_t[taken] + 1, self.spans(view.words, kept, view), pred.entities,
-                                  typed / typed.sum(-1, keepdim=True).clamp(min=1e-12))
+        view.entities = EntitySet(kept, best_t[taken] + 1, self.spans(view.words, kept, view), pred.entities)
