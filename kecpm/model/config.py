@@ -26,7 +26,8 @@ class ModelConfig(Config):
     SAVED_DEFAULTS: ClassVar[dict[str, object]] = {"gate_per_dimension": False, "filter_knowledge": False,
                                                    "pair_knowledge": False, "word_shapes": False,
                                                    "knowledge_mentions": False, "knowledge_hints": False,
-                                                   "knowledge_in_side": True, "min_triples": 0}
+                                                   "knowledge_in_side": True, "min_triples": 0,
+                                                   "relation_negatives": 0}
 
     task: Task = option(Task.JMERE, "What to extract: " + "; ".join(f"{t.value} = {s.help}" for t, s in TASKS.items()) + ".")
     encoder: str = option("", "HF encoder id or local path; empty = the packaged all-MiniLM-L6-v2.")
@@ -84,6 +85,10 @@ class ModelConfig(Config):
             "pairs are kept, and (JMERE) when fewer than two entities beat entity_threshold the likeliest further spans, "
             "so that a pair exists. -1 = set at training: 1 when every training post has a triple (MNRE/JMERE posts all "
             "do), else 0; 0 = off (e.g. for posts that may hold no relation).")
+    relation_negatives: int = option(
+        0, "Training (JMERE): the relation head also reads up to this many spans per post that the span head takes "
+           "for entities but that are no gold entity, every pair with them labelled no relation, as it meets them "
+           "when predicting; 0 = gold entities only.")
     head_dropout: float = option(0.1, "Dropout in the span and relation heads.")
     relation_prior_shift: dict[str, float] = option(
         {}, "Log weight added to each relation's score when choosing among relations: the prior-shift correction "
@@ -117,6 +122,8 @@ class ModelConfig(Config):
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.use_image and not 1 <= self.visual_tokens <= 49:
             raise ConfigError(f"visual_tokens must be in 1..49, got {self.visual_tokens}")
+        if self.relation_negatives < 0:
+            raise ConfigError(f"relation_negatives must be >= 0, got {self.relation_negatives}")
         if self.min_triples < -1:
             raise ConfigError(f"min_triples must be >= -1 (-1 = from the training data), got {self.min_triples}")
         for name in ("entity_threshold", "relation_threshold"):

@@ -67,6 +67,8 @@ class PostView:
     entities: EntitySet | None = None  # set by an entity head while decoding
     forced: set[tuple[int, int]] = field(default_factory=set)  # spans kept under the threshold only so that a pair
     # exists (min_triples): a relation head drops those no triple uses
+    negatives: dict[tuple[int, int], int] = field(default_factory=dict)  # training: spans the span head takes for
+    # entities that are no gold entity -> 1-based type (relation_negatives)
     sentences: list[str] = field(default_factory=list)  # normalised knowledge sentences it sees (mentions)
     hints: list[Hint] = field(default_factory=list)  # entity hints it sees (knowledge_hints)
 

@@ -108,7 +108,7 @@ class RelationHead(Head):
         gold_spans = view.gold_spans(self.config.max_span_width, self.labels.type_index)
         if len(gold_spans) < 2:
             return None
-        ents = self.gold_entities(view, gold_spans)
+        ents = self.gold_entities(view, {**gold_spans, **view.negatives})  # negatives: no triple uses them
         ix = {(e.start, e.end): i for i, e in enumerate(ents.entities)}
         rix = self.labels.rel_index
         rels = {(ix[(t.head.start, t.head.end)], ix[(t.tail.start, t.tail.end)]): rix[t.relation]

@@ -40,7 +40,21 @@ class SpanHead(Head):
         gold = view.gold_spans(self.config.max_span_width, self.labels.type_index)
         spans = enumerate_spans(view.n, self.config.max_span_width)
         logits = self.verbalizer(self.spans(view.words, torch.tensor(spans, device=view.words.device), view))
+        if self.config.relation_negatives and "relation" in self.config.task_spec.heads:
+            view.negatives = self._negatives(logits.detach(), spans, gold)
         return logits, torch.tensor([gold.get(s, 0) for s in spans], device=logits.device)
+
+    def _negatives(self, logits: torch.Tensor, spans: list[tuple[int, int]],
+                   gold: dict[tuple[int, int], int]) -> dict[tuple[int, int], int]:
+        """Up to ``relation_negatives`` non-overlapping spans that these scores take for entities (no-entity
+        probability under 0.5) and that overlap no gold entity, likeliest first -> their 1-based type."""
+        probs = logits.softmax(-1)
+        best_p, best_t = probs[:, 1:].max(-1)
+        in_gold = set().union(*(range(*s) for s in gold))
+        wrong = [i for i in torch.argsort(best_p, descending=True, stable=True).tolist()
+                 if probs[i, 0] < 0.5 and in_gold.isdisjoint(range(*spans[i]))]
+        taken = self._non_overlapping(wrong, spans, [], self.config.relation_negatives)
+        return {spans[i]: int(best_t[i]) + 1 for i in taken}
 
     def loss(self, terms: list[Terms]) -> torch.Tensor:
         return weighted_ce(terms, len(self.labels.entity_types), self.config.span_none_weight)
