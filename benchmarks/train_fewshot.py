@@ -79,7 +79,9 @@ VARIANTS |= {"warm-shapes-mentions-min1-aug2": AUG2,
              "warm-shapes-mentions-min1-aug2tw": [*AUG2, "--set", "train.augment_pool=../shared/data/twitter2017/train.txt"]}
 # the relation head trained also on up to 2 spans per post that the span head wrongly takes for entities
 # (every pair with them: no relation), as it meets them when predicting (session 10)
-VARIANTS |= {"warm-shapes-mentions-min1-neg2": [*MENTIONS, *MIN1, "--set", "model.relation_negatives=2"]}
+NEG2 = ["--set", "model.relation_negatives=2"]
+VARIANTS |= {"warm-shapes-mentions-min1-neg2": [*MENTIONS, *MIN1, *NEG2],
+             "warm-shapes-noknow-min1-neg2": [*VARIANTS["warm-shapes-noknow-min1"], *NEG2]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output
