@@ -82,10 +82,6 @@ VARIANTS |= {"warm-shapes-mentions-min1-aug2": AUG2,
 NEG2 = ["--set", "model.relation_negatives=2"]
 VARIANTS |= {"warm-shapes-mentions-min1-neg2": [*MENTIONS, *MIN1, *NEG2],
              "warm-shapes-noknow-min1-neg2": [*VARIANTS["warm-shapes-noknow-min1"], *NEG2]}
-# every row above but the -neg2 ones was measured before the relation head trained on wrong entities
-# (model.relation_negatives, on by default since session 10): they say 0 so that they reproduce
-VARIANTS = {name: args if "neg2" in name else [*args, "--set", "model.relation_negatives=0"]
-            for name, args in VARIANTS.items()}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output

@@ -34,13 +34,13 @@ def test_negatives_are_wrong_entities_and_pairs_with_them_have_no_relation(make_
     assert seen > 0  # the untrained span head takes some words for entities
 
 
-def test_default_old_models_and_off(make_model, tiny_posts, tmp_path):
-    assert ModelConfig().relation_negatives == 2
-    saved = ModelConfig().to_dict()
+def test_off_by_default_and_old_models(make_model, tiny_posts, tmp_path):
+    assert ModelConfig().relation_negatives == 0
+    saved = ModelConfig(relation_negatives=2).to_dict()
     del saved["relation_negatives"]  # a model saved before the option was trained without it
     (tmp_path / "config.json").write_text(json.dumps(saved))
     assert ModelConfig.load(tmp_path / "config.json").relation_negatives == 0
-    for view, terms in _terms(make_model(relation_negatives=0), tiny_posts):
+    for view, terms in _terms(make_model(), tiny_posts):
         assert view.negatives == {} and terms[0].shape[0] == len(terms[1])
     with pytest.raises(ConfigError, match="relation_negatives must be >= 0"):
         ModelConfig(relation_negatives=-1)
