@@ -89,7 +89,7 @@ class ModelConfig(Config):
         0, "Training (JMERE): the relation head also reads up to this many spans per post that the span head takes "
            "for entities but that are no gold entity, every pair with them labelled no relation, as it meets them "
            "when predicting; 0 = gold entities only. 2 helps at K=5 (+1.4 rel-strict; make run uses it) and hurts "
-           "on the paper's 246-post splits (about -3), docs/benchmarks.md.")
+           "on the paper's 246-post splits (-2.2), docs/benchmarks.md.")
     head_dropout: float = option(0.1, "Dropout in the span and relation heads.")
     relation_prior_shift: dict[str, float] = option(
         {}, "Log weight added to each relation's score when choosing among relations: the prior-shift correction "
