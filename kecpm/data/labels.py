@@ -62,7 +62,7 @@ def map_type(source: str, targets: list[str], overrides: dict[str, str]) -> str 
     if name == DROP:
         return None
     if name not in targets:
-        raise ConfigError(f"warm start: source entity type {source!r} has no match among {', '.join(targets)}; "
-                          f"map it with --set model.init_type_map='{{\"{source}\": \"<type>\"}}' "
+        raise ConfigError(f"source entity type {source!r} (warm start or mention pool) has no match among "
+                          f"{', '.join(targets)}; map it with --set model.init_type_map='{{\"{source}\": \"<type>\"}}' "
                           f"(or \"{DROP}\" to drop it)")
     return name

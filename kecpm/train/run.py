@@ -68,6 +68,7 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
     if (out / "results.json").exists():
         log.info("%s: already done, skipping", out)
         return json.loads((out / "results.json").read_text(encoding="utf-8"))
+    copies = augmented(train, args, model_config)  # a bad pool file fails here, before anything is written
     set_seed(args.seed, args.threads)
     with atomic_write(out / "config.json") as fh:
         json.dump({"model": model_config.to_dict(), "train": args.to_dict(),
@@ -75,7 +76,6 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
     acfg = adapt_config or AdaptConfig()
     rounds = acfg.self_train_rounds if unlabelled and acfg.active else 0
     model = PromptModel.create(model_config)
-    copies = augmented(train, args, model_config)
     trainer = Trainer(model, args, train + copies, val, out_dir=out / "round0" if rounds else out)
     state = trainer.train()
     adapted: dict[str, Any] = {}

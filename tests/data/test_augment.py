@@ -62,5 +62,15 @@ def test_posts_that_cannot_be_copied_and_bad_options():
     assert swapped.tokens == ["Bob", "met", "Ann", "Lee"]  # the only other name of each
     with pytest.raises(ConfigError, match="augment must be >= 0"):
         TrainConfig(augment=-1)
-    with pytest.raises(ConfigError, match="'EVENT' has no match"):
+    with pytest.raises(ConfigError, match="'EVENT' .* has no match"):
         MentionPool.from_posts([Post("e", ["Expo"], "e.jpg", entities=[Entity(0, 1, "EVENT", "Expo")])], TYPES)
+
+
+def test_a_missing_pool_fails_before_a_run_writes_anything(mnre, tmp_path):
+    from kecpm.model.config import ModelConfig
+    from kecpm.train.run import train_seed
+
+    args = TrainConfig(augment=1, augment_pool=str(tmp_path / "missing.txt"))
+    with pytest.raises(FileNotFoundError, match="missing.txt: file not found"):
+        train_seed(mnre[:4], mnre[4:6], mnre[6:8], ModelConfig(), args, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
