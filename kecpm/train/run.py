@@ -18,7 +18,7 @@ from typing import Any
 from kecpm.config import ConfigError
 from kecpm.data.augment import MentionPool, augment
 from kecpm.data.folders import PARTS, SeedSplit
-from kecpm.data.jsonl import atomic_write, write_jsonl
+from kecpm.data.jsonl import atomic_write, read_json, write_jsonl
 from kecpm.data.readers import read_posts
 from kecpm.data.schema import Post, schema_from_posts
 from kecpm.device import resolve_device
@@ -46,7 +46,7 @@ def check_same_run(out: Path, model_config: ModelConfig, args: TrainConfig, adap
     path = out / "config.json"
     if not path.exists():
         return
-    stored = json.loads(path.read_text(encoding="utf-8"))
+    stored = read_json(path)
     now = {"model": model_config.to_dict(), "train": args.to_dict(), "adapt": adapt_config.to_dict()}
     diff = [f"{sec}.{k}: {stored[sec][k]!r} -> {v!r}" for sec, d in now.items() for k, v in d.items()
             if k not in NOT_COMPARED and k in stored.get(sec, {}) and stored[sec][k] != v]
@@ -67,7 +67,7 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
         check_same_run(out, model_config, args, adapt_config or AdaptConfig())
     if (out / "results.json").exists():
         log.info("%s: already done, skipping", out)
-        return json.loads((out / "results.json").read_text(encoding="utf-8"))
+        return read_json(out / "results.json")
     copies = augmented(train, args, model_config)  # a bad pool file fails here, before anything is written
     set_seed(args.seed, args.threads)
     with atomic_write(out / "config.json") as fh:

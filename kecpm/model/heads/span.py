@@ -48,11 +48,9 @@ class SpanHead(Head):
                    gold: dict[tuple[int, int], int]) -> dict[tuple[int, int], int]:
         """Up to ``relation_negatives`` non-overlapping spans that these scores take for entities (no-entity
         probability under 0.5) and that overlap no gold entity, likeliest first -> their 1-based type."""
-        probs = logits.softmax(-1)
-        best_p, best_t = probs[:, 1:].max(-1)
+        _, best_t, order, passed = self._ranked(logits, 0.5)
         in_gold = set().union(*(range(*s) for s in gold))
-        wrong = [i for i in torch.argsort(best_p, descending=True, stable=True).tolist()
-                 if probs[i, 0] < 0.5 and in_gold.isdisjoint(range(*spans[i]))]
+        wrong = [i for i in order if passed[i] and in_gold.isdisjoint(range(*spans[i]))]
         taken = self._non_overlapping(wrong, spans, [], self.config.relation_negatives)
         return {spans[i]: int(best_t[i]) + 1 for i in taken}
 
@@ -64,6 +62,15 @@ class SpanHead(Head):
         """Entities every post gets however low their scores: two when a relation head after this one must find
         a triple in every post (``min_triples``), else none."""
         return 2 if self.config.min_triples > 0 and "relation" in self.config.task_spec.heads else 0
+
+    @staticmethod
+    def _ranked(logits: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor, list[int], list[bool]]:
+        """Of spans' logits (S, T+1): each span's best type probability and 0-based type, the span indices
+        likeliest first, and whether each span's no-entity probability is under ``threshold``."""
+        probs = logits.softmax(-1)
+        best_p, best_t = probs[:, 1:].max(-1)
+        order = torch.argsort(best_p, descending=True, stable=True).tolist()
+        return best_p, best_t, order, (probs[:, 0] < threshold).tolist()
 
     @staticmethod
     def _non_overlapping(candidates: list[int], spans: list[tuple[int, int]], taken: list[int],
@@ -86,10 +93,7 @@ class SpanHead(Head):
             logits = self.verbalizer(self.spans(view.words, index, view))
         else:  # the same scores, the first layer computed per word (SpanFeatures.project)
             logits = self.verbalizer.from_first(self.spans.project(view.words, index, self.verbalizer.first, view))
-        probs = logits.softmax(-1)
-        best_p, best_t = probs[:, 1:].max(-1)
-        order = torch.argsort(best_p, descending=True, stable=True).tolist()
-        passed = (probs[:, 0] < threshold).tolist()
+        best_p, best_t, order, passed = self._ranked(logits, threshold)
         taken = self._non_overlapping([i for i in order if passed[i]], spans, [])
         if len(taken) < self.min_entities:  # a post that must hold a triple needs a pair: the likeliest other spans
             taken = self._non_overlapping(order, spans, taken, self.min_entities)
