@@ -82,6 +82,10 @@ VARIANTS |= {"warm-shapes-mentions-min1-aug2": AUG2,
 NEG2 = ["--set", "model.relation_negatives=2"]
 VARIANTS |= {"warm-shapes-mentions-min1-neg2": [*MENTIONS, *MIN1, *NEG2],
              "warm-shapes-noknow-min1-neg2": [*VARIANTS["warm-shapes-noknow-min1"], *NEG2]}
+# epoch and thresholds selected on val by the mean of entity and rel-strict F1 instead of rel-strict alone (session 11)
+SEL = ["--set", "train.metric=entity_rel_f1"]
+VARIANTS |= {f"{name}-sel": [*VARIANTS[name], *SEL] for name in ("warm-shapes-mentions-min1", "warm-shapes-noknow-min1",
+                                                                    "warm-shapes-mentions-min1-neg2")}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output

@@ -150,6 +150,18 @@ def test_trainer_selects_on_the_metric_it_is_given():
         TrainConfig(metric="accuracy")
 
 
+def test_entity_rel_metric_is_the_mean_of_entity_and_rel_strict_f1():
+    posts = read_jsonl(TINY)
+    torch.manual_seed(3)
+    model = PromptModel.create(ModelConfig(**schema_from_posts(posts), soft_prompt_tokens=2, use_image=False))
+    args = TrainConfig(epochs=1, batch_size=4, seed=3, threads=1, progress=False, metric="entity_rel_f1")
+    state = Trainer(model, args, posts[:6], posts[6:]).train()
+    [h] = state["history"]
+    assert state["metric"] == "entity_rel_f1"
+    assert h["entity_rel_f1"] == pytest.approx((h["entity_f1"] + h["rel_strict_f1"]) / 2)
+    assert state["best_score"] == h["entity_rel_f1"]
+
+
 @pytest.mark.slow
 def test_train_config_file_reruns_an_earlier_run_and_flags_win(tmp_path):
     splits = _splits(tmp_path / "splits")

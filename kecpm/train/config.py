@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from kecpm.config import Config, ConfigError, option
 from kecpm.device import DEVICE_HELP, check_device
-from kecpm.results import METRICS
+from kecpm.results import SELECTION_METRICS
 
 # Options that change where and how visibly a run goes, not what it learns: left out of cache keys and
 # of the check that a finished run was made with the same options (pretrain, pretrain_align, train.run).
@@ -40,7 +40,8 @@ class TrainConfig(Config):
     ema: float = option(0.0, "Exponential moving average of the trained weights, decay per step (e.g. 0.95; 0 = off): "
                              "validation, the best epoch and the saved model use the averaged weights (kecpm.train.ema).")
     metric: str = option("", "Val score that selects the best epoch and the thresholds: "
-                             f"{' | '.join(METRICS)}; empty = the task's (rel_strict_f1, mner: entity_f1).")
+                             f"{' | '.join(SELECTION_METRICS)} (the mean of entity and rel-strict F1); empty = the task's "
+                             "(rel_strict_f1, mner: entity_f1).")
     patience: int = option(5, "Stop after this many epochs without a better val score (0 = never).")
     min_epochs: int = option(10, "No early stopping before this many epochs (small splits need many epochs).")
     max_minutes: float = option(0.0, "Wall-clock budget of one run in minutes (0 = none).")
@@ -65,6 +66,6 @@ class TrainConfig(Config):
             raise ConfigError(f"augment must be >= 0, got {self.augment}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"ema must be in [0, 1), got {self.ema}")
-        if self.metric and self.metric not in METRICS:
-            raise ConfigError(f"metric: {self.metric!r} is not one of {', '.join(METRICS)}")
+        if self.metric and self.metric not in SELECTION_METRICS:
+            raise ConfigError(f"metric: {self.metric!r} is not one of {', '.join(SELECTION_METRICS)}")
         check_device(self.device)
