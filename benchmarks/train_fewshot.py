@@ -86,6 +86,9 @@ VARIANTS |= {"warm-shapes-mentions-min1-neg2": [*MENTIONS, *MIN1, *NEG2],
 SEL = ["--set", "train.metric=entity_rel_f1"]
 VARIANTS |= {f"{name}-sel": [*VARIANTS[name], *SEL] for name in ("warm-shapes-mentions-min1", "warm-shapes-noknow-min1",
                                                                     "warm-shapes-mentions-min1-neg2")}
+# the knowledge appended to the text sequence, read by the trained encoder with the post (session 11)
+VARIANTS |= {"warm-shapes-mentions-min1-intext": [*MENTIONS, *MIN1, "--set", "model.knowledge_in_text=true",
+                                                  "--set", "model.knowledge_in_side=false"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output
