@@ -41,7 +41,8 @@ PRETRAIN_SECTIONS = ("model", "train")
 
 def _run_name(root: Path, model: ModelConfig) -> str:
     where = [root.parent.name, root.name] if re.fullmatch(r"K\d+", root.name) else [root.name]
-    tags = [t for t, on in ((model.task.value, model.task != Task.JMERE), ("noknow", not model.use_knowledge),
+    tags = [t for t, on in ((model.task.value, model.task != Task.JMERE), ("pipeline", model.pipeline),
+                            ("noknow", not model.use_knowledge),
                             ("noimg", not model.use_image), ("nosp", not model.soft_prompt_tokens),
                             ("warm", bool(model.init_from)), ("noshapes", not model.word_shapes),
                             (f"more-{model.experts}", bool(model.retrieval))) if on]
@@ -72,6 +73,9 @@ def train(
                                   "subfolder (e.g. MNRE's img_org with train/val/test). A missing or unreadable "
                                   "image is a warning naming the post, and the no-image vector."),
     task: str | None = config_flag(MC, "task", "--task"),
+    pipeline: bool = typer.Option(False, "--pipeline", help="JMERE with two models, each with its own encoder: an "
+                                                            "entity model, then a relation model over its entities "
+                                                            "(model.pipeline=true)."),
     encoder: str | None = config_flag(MC, "encoder", "--encoder"),
     init_from: str | None = config_flag(MC, "init_from", "--init-from"),
     retrieval: str | None = config_flag(MC, "retrieval", "--retrieval"),
@@ -105,13 +109,15 @@ def train(
       kecpm train --shots 5 --unlabelled ../shared/data/mnre/mnre_train.txt   # relation prior from unlabelled posts
 
       kecpm train --shots 5 --retrieval runs/corpus.jsonl --experts mix   # MoRe: retrieved passages, two experts
+
+      kecpm train --shots 5 --pipeline --init-from "$(kecpm pretrain-entities)"   # entity model + relation model
     """
     from kecpm.config import merge_sections
     from kecpm.data.folders import find_seed_splits
     from kecpm.results import summary_table, write_summary
     from kecpm.train import train_splits
 
-    flags = {"model": {"task": task, "encoder": encoder, "init_from": init_from, "retrieval": retrieval,
+    flags = {"model": {"task": task, "pipeline": True if pipeline else None, "encoder": encoder, "init_from": init_from, "retrieval": retrieval,
                        "experts": experts, "use_knowledge": False if no_knowledge else None,
                        "use_image": False if no_image else None, "soft_prompt_tokens": 0 if no_soft_prompt else None},
              "train": {"epochs": epochs, "batch_size": batch_size, "patience": patience, "min_epochs": min_epochs,

@@ -28,9 +28,13 @@ class ModelConfig(Config):
                                                    "knowledge_mentions": False, "knowledge_hints": False,
                                                    "knowledge_in_side": True, "knowledge_in_text": False,
                                                    "min_triples": 0,
-                                                   "relation_negatives": 0, "relation_negatives_detached": False}
+                                                   "relation_negatives": 0, "relation_negatives_detached": False,
+                                                   "pipeline": False}
 
     task: Task = option(Task.JMERE, "What to extract: " + "; ".join(f"{t.value} = {s.help}" for t, s in TASKS.items()) + ".")
+    pipeline: bool = option(False, "JMERE as two models, each with its own encoder (PURE): an entity model (task mner, "
+                                   "best epoch by val entity F1) and a relation model (task mre, trained on the gold "
+                                   "entities) that relates the entity model's entities (kecpm.model.pipeline).")
     encoder: str = option("", "HF encoder id or local path; empty = the packaged all-MiniLM-L6-v2.")
     word_shapes: bool = option(True, "Add a learned vector of each word's shape (Capitalised, ALLCAPS, @, #, "
                                      "number, url, ...) to its subwords' input embeddings: case for an uncased encoder "
@@ -157,6 +161,8 @@ class ModelConfig(Config):
             raise ConfigError(f"experts: {self.experts!r} is not one of {', '.join(EXPERTS)}")
         if self.experts != "mix" and not self.retrieval:
             raise ConfigError(f"experts={self.experts} needs retrieval (--retrieval CORPUS): without it there are no experts")
+        if self.pipeline and self.task != Task.JMERE:
+            raise ConfigError(f"pipeline is a way to do the jmere task (entity model + relation model), not {self.task.value}")
         if self.knowledge_hints and not self.use_knowledge:
             raise ConfigError("knowledge_hints needs use_knowledge (hints are seen only with the post's knowledge)")
         if self.retrieval and not self.knowledge_in_side:

@@ -151,8 +151,13 @@ class PromptModel(nn.Module):
 
     @classmethod
     def load(cls, directory: str | Path, device: str | torch.device = "cpu") -> PromptModel:
-        """A saved model (also one saved by an earlier build), in eval mode on ``device``."""
+        """A saved model (also one saved by an earlier build), in eval mode on ``device``; for a pipeline folder
+        (``kecpm.model.pipeline``) the ``PipelineModel`` of its two models."""
         directory = Path(directory)
+        from kecpm.model.pipeline import PipelineModel, is_pipeline
+
+        if is_pipeline(directory):
+            return PipelineModel.load(directory, device)  # type: ignore[return-value]
         if not (directory / "config.json").exists():
             raise FileNotFoundError(f"{directory}: not a saved model (no config.json)")
         ref = folder.read_side_reference(directory)  # (reference, source, local folder) or None

@@ -138,6 +138,8 @@ def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: Train
     ``limit``: only the first N posts of each part (quick checks). ``adapt_config.unlabelled``: posts to
     adapt each model to (the split's own posts left out)."""
     resolve_device(args.device)  # no CUDA where CUDA is asked for: one error line before any model loads
+    if model_config.pipeline and adapt_config is not None and adapt_config.active:
+        raise ConfigError("model.pipeline does not combine with --unlabelled (prior shift, self-training) yet")
     records = []
     for sp in splits:
         know = knowledge or sp.knowledge
@@ -158,12 +160,17 @@ def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: Train
         if adapt_config is not None and adapt_config.active:
             unlabelled = read_unlabelled(adapt_config.unlabelled, [p for ps in parts.values() for p in ps],
                                          adapt_config.max_unlabelled, keep_entities="span" not in model_config.task_spec.heads)
-        rec = train_seed(parts["train"], parts["val"], parts["test"], model_config, seed_args,
-                         Path(run_dir) / f"seed{sp.seed}",
-                         extra={"seed": sp.seed, "split_dir": str(sp.dir), "knowledge_file": str(know) if know else None,
-                                "knowledge_sources": sources,
-                                "encoder": model_config.encoder_path},
-                         adapt_config=adapt_config, unlabelled=unlabelled)
+        extra = {"seed": sp.seed, "split_dir": str(sp.dir), "knowledge_file": str(know) if know else None,
+                 "knowledge_sources": sources, "encoder": model_config.encoder_path}
+        if model_config.pipeline:
+            from kecpm.train.pipeline import train_pipeline_seed
+
+            rec = train_pipeline_seed(parts["train"], parts["val"], parts["test"], model_config, seed_args,
+                                      Path(run_dir) / f"seed{sp.seed}", extra)
+        else:
+            rec = train_seed(parts["train"], parts["val"], parts["test"], model_config, seed_args,
+                             Path(run_dir) / f"seed{sp.seed}", extra=extra, adapt_config=adapt_config,
+                             unlabelled=unlabelled)
         t = rec["test"]
         shown = ("entity_f1",) if model_config.task_spec.metric == "entity_f1" else ("rel_strict_f1", "entity_f1")
         log.info("seed %d: test %s (best epoch %d, %.0f s)", sp.seed,

@@ -1,0 +1,77 @@
+"""Training a pipeline seed (``model.pipeline``): the entity model, then the relation model, then the two together.
+
+Under ``<run>/seed<s>/``: ``entity/`` and ``relation/`` are ordinary training runs (task ``mner`` and
+``mre``, each with its own ``config.json``, ``model/``, ``results.json``; each resumes or is skipped like
+any seed), ``model/`` is the pipeline folder over their two models (``kecpm.model.pipeline``), and
+``config.json``, ``predictions.jsonl`` and ``results.json`` are the pipeline's, scored as a JMERE run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+from kecpm.data.jsonl import atomic_write, read_json, write_jsonl
+from kecpm.data.schema import Post
+from kecpm.evaluate import score
+from kecpm.model.config import ModelConfig
+from kecpm.model.pipeline import PipelineModel, write_pipeline_folder
+from kecpm.model.prior import relation_accuracy
+from kecpm.model.tasks import Task
+from kecpm.results import summary, write_results
+from kecpm.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+PART_KEYS = ("test", "best_epoch", "selected_on", "best_val", "epochs_run", "stopped", "train_seconds",
+             "seconds_per_epoch", "thresholds", "warm_start")
+
+
+def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
+    """The entity and relation models' configs of a pipeline config."""
+    return {"entity": model_config.replace(pipeline=False, task=Task.MNER, relation_negatives=0),
+            "relation": model_config.replace(pipeline=False, task=Task.MRE, relation_negatives=0)}
+
+
+def train_pipeline_seed(train: list[Post], val: list[Post], test: list[Post], model_config: ModelConfig,
+                        args: TrainConfig, out_dir: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train both models of a pipeline (or resume them), score the pipeline on ``test``, write ``out_dir``."""
+    from kecpm.train.adapt import AdaptConfig
+    from kecpm.train.run import check_same_run, train_seed
+
+    out = Path(out_dir)
+    check_same_run(out, model_config, args, AdaptConfig())
+    if (out / "results.json").exists():
+        log.info("%s: already done, skipping", out)
+        return read_json(out / "results.json")
+    with atomic_write(out / "config.json") as fh:
+        json.dump({"model": model_config.to_dict(), "train": args.to_dict(), "adapt": AdaptConfig().to_dict(),
+                   "run": extra or {}}, fh, indent=2)
+    parts = {name: train_seed(train, val, test, cfg, args, out / name, extra)
+             for name, cfg in part_configs(model_config).items()}
+    write_pipeline_folder(out / "model", out / "entity" / "model", out / "relation" / "model")
+    model = PipelineModel.load(out / "model")
+    t0 = time.perf_counter()
+    preds = model.predict(test, args.eval_batch_size)
+    pred_secs = time.perf_counter() - t0
+    scores = score(test, preds)
+    write_jsonl(out / "predictions.jsonl", preds)
+    ent, rel = parts["entity"], parts["relation"]
+    record = {"seed": (extra or {}).get("seed", args.seed), "train_seed": args.seed, "task": Task.JMERE.value,
+              "pipeline": {name: {k: r.get(k) for k in PART_KEYS} for name, r in parts.items()},
+              "test": summary(scores) if test else None, "test_scores": scores.to_dict() if test else None,
+              "best_epoch": rel["best_epoch"], "selected_on": "entity: entity_f1, relation: rel_strict_f1 (gold entities)",
+              "best_val": rel["best_val"], "epochs_run": ent["epochs_run"] + rel["epochs_run"], "stopped": rel["stopped"],
+              "history": rel["history"], "train_seconds": ent["train_seconds"] + rel["train_seconds"],
+              "predict_posts_per_second": len(test) / max(pred_secs, 1e-9),
+              "seconds_per_epoch": ent["seconds_per_epoch"] + rel["seconds_per_epoch"],
+              "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+              "thresholds": {**(ent.get("thresholds") or {}), **(rel.get("thresholds") or {})},
+              "device": rel.get("device"), "rel_acc_gold_entities": relation_accuracy(model.relation, test),
+              "gate_openness": model.gate_openness(), "warm_start": model.warm_start_info,
+              "n_train": len(train), "n_val": len(val), "n_test": len(test), **(extra or {})}
+    write_results(out / "results.json", record)
+    return record
