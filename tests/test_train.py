@@ -43,13 +43,39 @@ def test_train_cli_writes_all_artefacts(tmp_path):
         assert not (d / "checkpoint.pt").exists()
         rec = json.loads((d / "results.json").read_text())
         assert rec["epochs_run"] == 2 and len(rec["history"]) == 2
-        assert set(rec["test"]) == {"entity_f1", "rel_strict_f1", "rel_boundary_f1", "macro_f1"}
+        assert set(rec["test"]) == {"entity_f1", "rel_strict_f1", "rel_boundary_f1", "macro_f1", "entity_rel_f1"}
         assert len(read_jsonl(d / "predictions.jsonl")) == 4
         assert (d / "model" / "heads.safetensors").exists()
         assert "## Test scores (F1, percent)" in (d / "model" / "README.md").read_text()  # the card, after scoring
     rows = list(csv.reader((run / "summary.csv").open()))
     assert [r[0] for r in rows] == ["seed", "1", "mean", "std"]
     assert "rel-strict" in res.output
+
+
+@pytest.mark.slow
+def test_train_pipeline_writes_both_models_and_resumes(tmp_path):
+    """--pipeline: an entity run and a relation run per seed, the pipeline folder over their models, scored
+    as JMERE; a second call skips everything; the folder predicts with `kecpm predict`."""
+    splits = _splits(tmp_path / "splits", seeds=(1,))
+    cmd = ["train", "--splits-dir", str(splits), "--pipeline", "--epochs", "1", "--out", str(tmp_path / "runs"),
+           "--name", "p", "--threads", "1", "--batch-size", "4", "--set", "model.use_image=false"]
+    res = CliRunner().invoke(app, cmd)
+    assert res.exit_code == 0, res.output
+    d = tmp_path / "runs" / "p" / "seed1"
+    ent, rel = (json.loads((d / part / "results.json").read_text()) for part in ("entity", "relation"))
+    assert (ent["task"], rel["task"]) == ("mner", "mre")
+    rec = json.loads((d / "results.json").read_text())
+    assert rec["task"] == "jmere" and rec["pipeline"]["entity"]["test"] == ent["test"]
+    assert json.loads((d / "config.json").read_text())["model"]["pipeline"] is True
+    assert json.loads((d / "model" / "pipeline.json").read_text())["entity"] == "../entity/model"
+    before = (d / "predictions.jsonl").read_text()
+    again = CliRunner().invoke(app, cmd)
+    assert again.exit_code == 0 and "already done" in again.output + str(again.stderr_bytes or "")
+    assert (d / "predictions.jsonl").read_text() == before
+    out = tmp_path / "pred.jsonl"
+    res = CliRunner().invoke(app, ["predict", str(d / "model"), str(splits / "seed1" / "test.jsonl"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert read_jsonl(out) == read_jsonl(d / "predictions.jsonl")
 
 
 def _trainer(out: Path | None, epochs: int) -> Trainer:
