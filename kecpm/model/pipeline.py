@@ -32,11 +32,8 @@ PIPELINE_FILE = "pipeline.json"
 ENTITY_OPTIONS = ("entity_threshold",)  # decoding options that belong to the entity model
 
 
-def write_pipeline_folder(directory: str | Path, entity_dir: str | Path, relation_dir: str | Path,
-                          decoding: dict[str, float] | None = None) -> None:
-    """Make ``directory`` a pipeline folder over the two saved model folders (referenced by relative path);
-    ``decoding``: options set on the models when the pipeline loads (e.g. a relation threshold tuned on
-    the entity model's entities)."""
+def write_pipeline_folder(directory: str | Path, entity_dir: str | Path, relation_dir: str | Path) -> None:
+    """Make ``directory`` a pipeline folder over the two saved model folders (referenced by relative path)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     rel = {k: Path(_relative(Path(v), directory)).as_posix() for k, v in (("entity", entity_dir), ("relation", relation_dir))}
@@ -45,7 +42,7 @@ def write_pipeline_folder(directory: str | Path, entity_dir: str | Path, relatio
             raise FileNotFoundError(f"{directory / v}: not a saved model (no config.json) for the pipeline's {k} model")
     shutil.copyfile(Path(relation_dir) / "config.json", directory / "config.json")
     with atomic_write(directory / PIPELINE_FILE) as fh:
-        json.dump({"kind": "pipeline", **rel, "decoding": decoding or {}}, fh, indent=2)
+        json.dump({"kind": "pipeline", **rel}, fh, indent=2)
         fh.write("\n")
 
 
@@ -121,7 +118,7 @@ class PipelineModel:
         """A self-contained pipeline folder: both models saved inside it."""
         directory = Path(directory)
         self.entity.save(directory / "entity", card, copy_side=copy_side)
-        self.relation.save(directory / "relation", card, copy_side=copy_side)  # with its current decoding options
+        self.relation.save(directory / "relation", card, copy_side=copy_side)
         write_pipeline_folder(directory, directory / "entity", directory / "relation")
 
     @classmethod
@@ -132,7 +129,4 @@ class PipelineModel:
         spec = read_json(directory / PIPELINE_FILE)
         if not isinstance(spec, dict) or not {"entity", "relation"} <= set(spec):
             raise ValueError(f"{directory / PIPELINE_FILE}: expected the keys entity and relation")
-        model = cls(PromptModel.load(directory / spec["entity"], device), PromptModel.load(directory / spec["relation"], device))
-        if spec.get("decoding"):
-            model.update_config(**spec["decoding"])
-        return model
+        return cls(PromptModel.load(directory / spec["entity"], device), PromptModel.load(directory / spec["relation"], device))

@@ -19,8 +19,6 @@ from kecpm.data.jsonl import atomic_write, read_json, write_jsonl
 from kecpm.data.schema import Post
 from kecpm.evaluate import score
 from kecpm.model.config import ModelConfig
-from kecpm.model.heads.relation import RelationHead
-from kecpm.model.model import PromptModel
 from kecpm.model.pipeline import PipelineModel, write_pipeline_folder
 from kecpm.model.prior import relation_accuracy
 from kecpm.model.tasks import Task
@@ -36,21 +34,6 @@ def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
     """The entity and relation models' configs of a pipeline config."""
     return {"entity": model_config.replace(pipeline=False, task=Task.MNER, relation_negatives=0),
             "relation": model_config.replace(pipeline=False, task=Task.MRE, relation_negatives=0)}
-
-
-def tune_relation_threshold(model: PipelineModel, val: list[Post], batch_size: int = 32) -> dict[str, float]:
-    """The relation threshold (over the relation head's grid) with the best val rel-strict F1 when the relation
-    model reads the entity model's entities, not the gold ones it was tuned on; the current value wins ties."""
-    current = model.relation.config.relation_threshold
-    best, chosen = -1.0, current
-    for cand in (current, *RelationHead.threshold_grid):
-        model.update_config(relation_threshold=cand)
-        if (v := summary(score(val, model.predict(val, batch_size)))["rel_strict_f1"]) > best:
-            best, chosen = v, cand
-    model.update_config(relation_threshold=current)
-    log.info("pipeline: relation_threshold %.2f on the entity model's entities (val rel-strict %.4f; %.2f with gold "
-             "entities)", chosen, best, current)
-    return {"relation_threshold": chosen}
 
 
 def train_pipeline_seed(train: list[Post], val: list[Post], test: list[Post], model_config: ModelConfig,
@@ -69,9 +52,7 @@ def train_pipeline_seed(train: list[Post], val: list[Post], test: list[Post], mo
                    "run": extra or {}}, fh, indent=2)
     parts = {name: train_seed(train, val, test, cfg, args, out / name, extra)
              for name, cfg in part_configs(model_config).items()}
-    model = PipelineModel(*(PromptModel.load(out / name / "model") for name in ("entity", "relation")))
-    decoding = tune_relation_threshold(model, val, args.eval_batch_size) if args.tune_thresholds and val else {}
-    write_pipeline_folder(out / "model", out / "entity" / "model", out / "relation" / "model", decoding)
+    write_pipeline_folder(out / "model", out / "entity" / "model", out / "relation" / "model")
     model = PipelineModel.load(out / "model")
     t0 = time.perf_counter()
     preds = model.predict(test, args.eval_batch_size)
@@ -88,7 +69,7 @@ def train_pipeline_seed(train: list[Post], val: list[Post], test: list[Post], mo
               "predict_posts_per_second": len(test) / max(pred_secs, 1e-9),
               "seconds_per_epoch": ent["seconds_per_epoch"] + rel["seconds_per_epoch"],
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-              "thresholds": {**(ent.get("thresholds") or {}), **(rel.get("thresholds") or {}), **decoding},
+              "thresholds": {**(ent.get("thresholds") or {}), **(rel.get("thresholds") or {})},
               "device": rel.get("device"), "rel_acc_gold_entities": relation_accuracy(model.relation, test),
               "gate_openness": model.gate_openness(), "warm_start": model.warm_start_info,
               "n_train": len(train), "n_val": len(val), "n_test": len(test), **(extra or {})}
