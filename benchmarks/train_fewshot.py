@@ -92,7 +92,8 @@ VARIANTS |= {f"{name}-sel": [*VARIANTS[name], *SEL] for name in ("warm-shapes-me
 VARIANTS |= {"warm-shapes-mentions-min1-intext": [*MENTIONS, *MIN1, "--set", "model.knowledge_in_text=true",
                                                   "--set", "model.knowledge_in_side=false"]}
 # two models, each with its own encoder (PURE): entity model, then relation model over its entities (session 11)
-VARIANTS |= {"warm-shapes-mentions-min1-pipe": [*MENTIONS, *MIN1, "--pipeline"]}
+VARIANTS |= {"warm-shapes-mentions-min1-pipe": [*MENTIONS, *MIN1, "--pipeline"],
+             "warm-shapes-noknow-min1-pipe": [*VARIANTS["warm-shapes-noknow-min1"], "--pipeline"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output
