@@ -80,9 +80,7 @@ VARIANTS |= {"warm-shapes-mentions-min1-aug2": AUG2,
 # the relation head trained also on up to 2 spans per post that the span head wrongly takes for entities
 # (every pair with them: no relation), as it meets them when predicting (session 10)
 NEG2 = ["--set", "model.relation_negatives=2"]
-NEG2D = [*NEG2, "--set", "model.relation_negatives_detached=true"]  # the same, kept out of the encoder (session 11)
 VARIANTS |= {"warm-shapes-mentions-min1-neg2": [*MENTIONS, *MIN1, *NEG2],
-             "warm-shapes-mentions-min1-neg2d": [*MENTIONS, *MIN1, *NEG2D],
              "warm-shapes-noknow-min1-neg2": [*VARIANTS["warm-shapes-noknow-min1"], *NEG2]}
 # epoch and thresholds selected on val by the mean of entity and rel-strict F1 instead of rel-strict alone (session 11)
 SEL = ["--set", "train.metric=entity_rel_f1"]

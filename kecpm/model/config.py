@@ -28,8 +28,7 @@ class ModelConfig(Config):
                                                    "knowledge_mentions": False, "knowledge_hints": False,
                                                    "knowledge_in_side": True, "knowledge_in_text": False,
                                                    "min_triples": 0,
-                                                   "relation_negatives": 0, "relation_negatives_detached": False,
-                                                   "pipeline": False}
+                                                   "relation_negatives": 0, "pipeline": False}
 
     task: Task = option(Task.JMERE, "What to extract: " + "; ".join(f"{t.value} = {s.help}" for t, s in TASKS.items()) + ".")
     pipeline: bool = option(False, "JMERE as two models, each with its own encoder (PURE): an entity model (task mner, "
@@ -99,10 +98,6 @@ class ModelConfig(Config):
            "for entities but that are no gold entity, every pair with them labelled no relation, as it meets them "
            "when predicting; 0 = gold entities only. 2 helps at K=5 (+1.4 rel-strict; make run uses it) and hurts "
            "on the paper's 246-post splits (-2.2), docs/benchmarks.md.")
-    relation_negatives_detached: bool = option(
-        False, "With relation_negatives: the pairs with a negative span train the relation head's own weights only "
-               "(their span vectors and word states detached), so the extra no-relation pairs do not move the shared "
-               "encoder and span features away from what the span head needs.")
     head_dropout: float = option(0.1, "Dropout in the span and relation heads.")
     relation_prior_shift: dict[str, float] = option(
         {}, "Log weight added to each relation's score when choosing among relations: the prior-shift correction "

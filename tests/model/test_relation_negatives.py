@@ -44,25 +44,3 @@ def test_off_by_default_and_old_models(make_model, tiny_posts, tmp_path):
         assert view.negatives == {} and terms[0].shape[0] == len(terms[1])
     with pytest.raises(ConfigError, match="relation_negatives must be >= 0"):
         ModelConfig(relation_negatives=-1)
-
-
-def test_detached_negatives_train_only_the_relation_head(make_model, tiny_posts):
-    """relation_negatives_detached: the loss of the pairs with a negative reaches the relation head's weights
-    but neither the encoder nor the span features; the other pairs reach both as before."""
-    import torch
-
-    model = make_model(relation_negatives=2, relation_negatives_detached=True, use_image=False)
-    head = model.heads["relation"]
-    view, (logits, gold) = next((v, t) for v, t in _terms(model, tiny_posts) if v.negatives)
-    neg = torch.tensor([(e.start, e.end) in view.negatives for e in head.gold_entities(
-        view, {**view.gold_spans(model.config.max_span_width, head.labels.type_index), **view.negatives}).entities])
-    n_neg = int((neg.unsqueeze(0) | neg.unsqueeze(1)).sum() - neg.sum())  # ordered pairs with a negative
-    assert n_neg > 0 and (gold[-n_neg:] == 0).all()  # they come last, all "no relation"
-    word = model.encoder.text.get_input_embeddings().weight
-    span_params = [q for q in model.spans.parameters() if q.requires_grad]
-    for part, reaches_encoder in ((logits[-n_neg:], False), (logits[:-n_neg], True)):
-        model.zero_grad(set_to_none=True)
-        part.sum().backward(retain_graph=True)
-        assert head.ent.weight.grad is not None and head.ent.weight.grad.abs().sum() > 0
-        assert (word.grad is not None and bool(word.grad.abs().sum() > 0)) == reaches_encoder
-        assert any(q.grad is not None and bool(q.grad.abs().sum() > 0) for q in span_params) == reaches_encoder

@@ -115,15 +115,9 @@ class RelationHead(Head):
                 for t in view.post.triples
                 if (t.head.start, t.head.end) in ix and (t.tail.start, t.tail.end) in ix and t.relation in rix}
         pairs = ordered_pairs(len(ents.entities), view.words.device)
-        gold = torch.tensor([rels.get((int(i), int(j)), 0) for i, j in pairs.tolist()], device=pairs.device)
-        if not (view.negatives and self.config.relation_negatives_detached):
-            return self(view.words, ents, pairs, view.side, view.keys, view), gold
-        neg = torch.tensor([(e.start, e.end) in view.negatives for e in ents.entities], device=pairs.device)
-        with_neg = neg[pairs[:, 0]] | neg[pairs[:, 1]]
-        fixed = EntitySet(ents.spans, ents.types, ents.reps.detach(), ents.entities)
-        logits = torch.cat([self(view.words, ents, pairs[~with_neg], view.side, view.keys, view),
-                            self(view.words.detach(), fixed, pairs[with_neg], view.side, view.keys, view)])
-        return logits, torch.cat([gold[~with_neg], gold[with_neg]])
+        logits = self(view.words, ents, pairs, view.side, view.keys, view)
+        gold = torch.tensor([rels.get((int(i), int(j)), 0) for i, j in pairs.tolist()], device=logits.device)
+        return logits, gold
 
     def loss(self, terms: list[Terms]) -> torch.Tensor:
         return weighted_ce(terms, len(self.labels.relations), self.config.rel_none_weight)
