@@ -86,9 +86,6 @@ VARIANTS |= {"warm-shapes-mentions-min1-neg2": [*MENTIONS, *MIN1, *NEG2],
 SEL = ["--set", "train.metric=entity_rel_f1"]
 VARIANTS |= {f"{name}-sel": [*VARIANTS[name], *SEL] for name in ("warm-shapes-mentions-min1", "warm-shapes-noknow-min1",
                                                                     "warm-shapes-mentions-min1-neg2")}
-# the knowledge appended to the text sequence, read by the trained encoder with the post (session 11)
-VARIANTS |= {"warm-shapes-mentions-min1-intext": [*MENTIONS, *MIN1, "--set", "model.knowledge_in_text=true",
-                                                  "--set", "model.knowledge_in_side=false"]}
 # two models, each with its own encoder (PURE): entity model, then relation model over its entities (session 11)
 VARIANTS |= {"warm-shapes-mentions-min1-pipe": [*MENTIONS, *MIN1, "--pipeline"],
              "warm-shapes-noknow-min1-pipe": [*VARIANTS["warm-shapes-noknow-min1"], "--pipeline"]}

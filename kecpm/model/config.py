@@ -26,8 +26,7 @@ class ModelConfig(Config):
     SAVED_DEFAULTS: ClassVar[dict[str, object]] = {"gate_per_dimension": False, "filter_knowledge": False,
                                                    "pair_knowledge": False, "word_shapes": False,
                                                    "knowledge_mentions": False, "knowledge_hints": False,
-                                                   "knowledge_in_side": True, "knowledge_in_text": False,
-                                                   "min_triples": 0,
+                                                   "knowledge_in_side": True, "min_triples": 0,
                                                    "relation_negatives": 0, "pipeline": False}
 
     task: Task = option(Task.JMERE, "What to extract: " + "; ".join(f"{t.value} = {s.help}" for t, s in TASKS.items()) + ".")
@@ -64,10 +63,6 @@ class ModelConfig(Config):
               "reader). false = the knowledge only anchors mentions (knowledge_mentions, knowledge_hints) and the side "
               "sequence holds the caption alone: prediction with knowledge about 2x faster, but -1.6 rel-strict at K=5 and -0.9 "
               "entity F1 on the paper's splits (docs/benchmarks.md).")
-    knowledge_in_text: bool = option(
-        False, "Also append the knowledge sentences to the text sequence ([CLS] text [SEP] knowledge [SEP]), so that the "
-               "trained encoder reads the post and its knowledge together (retrieval-augmented NER style); entities are "
-               "still spans of the text. About 3x slower training; knowledge dropout hides the appended tokens.")
     knowledge_hints: bool = option(
         False, "Span features: a learned vector per entity type, zero at first, for spans that a stage-1 entity hint "
                "(gen-knowledge --format hints) names with that type: how far to trust the LLM's types "

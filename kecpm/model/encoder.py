@@ -65,8 +65,7 @@ class PostEncoder(nn.Module):
         self.layout = InputLayout(self.tokenizer, config.max_text_tokens, config.max_caption_tokens,
                                   config.max_knowledge_tokens, use_caption=config.use_image,
                                   use_knowledge=config.use_knowledge, filter_knowledge=config.filter_knowledge,
-                                  knowledge_in_side=config.knowledge_in_side,
-                                  knowledge_in_text=config.knowledge_in_text)
+                                  knowledge_in_side=config.knowledge_in_side)
         # zeros, no RNG draw: with word_shapes off nothing else in the model changes
         self.shapes = nn.Parameter(torch.zeros(len(SHAPES), self.hidden)) if config.word_shapes else None
         self.soft = SoftPrompt(config.soft_prompt_tokens, self.hidden) if config.soft_prompt_tokens else None
@@ -115,10 +114,6 @@ class PostEncoder(nn.Module):
         if self.shapes is not None:
             emb = emb + self.shapes[batch.shape_ids]
         mask = batch.text_mask
-        early = batch.text_know is not None  # knowledge in the text: its dropout draw must come before the encoder
-        drop = knowledge_drop(self.config.knowledge_dropout, len(emb), self.training) if early else None
-        if drop is not None:
-            mask = mask * ~(batch.text_know.bool() & drop.to(mask.device).unsqueeze(1))
         prefix = []
         if self.soft is not None:
             prefix.append(self.soft(len(emb)))
@@ -141,9 +136,8 @@ class PostEncoder(nn.Module):
         else:
             fuse = self.fusion is not None and batch.side_ids is not None
             # one knowledge-dropout draw per batch, where it always was (nothing between draws random numbers)
-            if not early:
-                drop = knowledge_drop(self.config.knowledge_dropout, len(states), self.training) \
-                    if fuse or batch.has_knowledge is not None else None
+            drop = knowledge_drop(self.config.knowledge_dropout, len(states), self.training) \
+                if fuse or batch.has_knowledge is not None else None
             if fuse:
                 side = self.side_states(batch.side_ids, batch.side_mask)
                 keys = visible_keys(batch.side_mask, batch.know_mask, drop)

@@ -49,7 +49,6 @@ class Batch:
     side_mask: torch.Tensor | None = None  # (B, Ls)
     know_mask: torch.Tensor | None = None  # (B, Ls): 1 on knowledge tokens (dropout targets)
     has_knowledge: list[bool] | None = None  # per post, knowledge kept outside the side sequence (knowledge_in_side off)
-    text_know: torch.Tensor | None = None  # (B, Lt): 1 on knowledge tokens appended to the text (knowledge_in_text)
     visual_ids: torch.Tensor | None = None  # (B, Lv): MoRe's visual expert's side sequence (kecpm.model.experts)
     visual_mask: torch.Tensor | None = None  # (B, Lv)
     visual_know: torch.Tensor | None = None  # (B, Lv): 1 on retrieved passages' tokens
@@ -91,7 +90,7 @@ class InputLayout:
 
     def __init__(self, tokenizer, max_text_tokens: int, max_caption_tokens: int,
                  max_knowledge_tokens: int, use_caption: bool, use_knowledge: bool,
-                 filter_knowledge: bool = False, knowledge_in_side: bool = True, knowledge_in_text: bool = False) -> None:
+                 filter_knowledge: bool = False, knowledge_in_side: bool = True) -> None:
         self.tok = tokenizer
         self.max_text = max_text_tokens
         self.max_caption = max_caption_tokens
@@ -100,7 +99,6 @@ class InputLayout:
         self.use_knowledge = use_knowledge
         self.filter_knowledge = filter_knowledge
         self.knowledge_in_side = knowledge_in_side
-        self.knowledge_in_text = knowledge_in_text
 
     def _text(self, tokens: list[str]) -> tuple[list[int], list[int], int, list[int]]:
         ids, widx, shapes = [self.tok.cls_token_id], [-1], [0]
@@ -113,13 +111,6 @@ class InputLayout:
             widx += [w] * len(sub)
             shapes += [word_shape(word)] * len(sub)
         return ids + [self.tok.sep_token_id], widx + [-1], len(tokens), shapes + [0]
-
-    def _appended(self, post: Post) -> list[int]:
-        """The knowledge tokens appended after the text's [SEP] (``knowledge_in_text``): the sentences cut to
-        ``max_knowledge_tokens``, then [SEP]; none without knowledge."""
-        sentences = self.knowledge_sentences(post) if self.knowledge_in_text else []
-        know = self.tok.encode(" ".join(sentences), add_special_tokens=False)[: self.max_side] if sentences else []
-        return [*know, self.tok.sep_token_id] if know else []
 
     def _side(self, post: Post) -> tuple[list[int], list[int]]:
         sentences = self.knowledge_sentences(post) if self.knowledge_in_side else []
@@ -160,9 +151,6 @@ class InputLayout:
 
     def __call__(self, posts: list[Post], use_image: bool = False) -> Batch:
         texts = [self._text(p.tokens) for p in posts]
-        extra = [self._appended(p) for p in posts] if self.use_knowledge and self.knowledge_in_text else None
-        if extra is not None:  # knowledge after the text: no word, no shape
-            texts = [(t[0] + e, t[1] + [-1] * len(e), t[2], t[3] + [0] * len(e)) for t, e in zip(texts, extra, strict=True)]
         pad = self.tok.pad_token_id or 0
         text_ids = pad_rows([t[0] for t in texts], pad)
         batch = Batch(
@@ -174,10 +162,8 @@ class InputLayout:
             image_paths=[p.image_path for p in posts] if use_image else None,
             post_ids=[p.id for p in posts],
         )
-        if extra is not None:
-            batch.text_know = pad_rows([[0] * (len(t[0]) - len(e)) + [1] * len(e) for t, e in zip(texts, extra, strict=True)], 0)
         if self.has_side:
             batch.side_ids, batch.side_mask, batch.know_mask = self.pad_sides([self._side(p) for p in posts])
-        if self.use_knowledge and not self.knowledge_in_side:  # knowledge in the text or only anchoring mentions
+        if self.use_knowledge and not self.knowledge_in_side:
             batch.has_knowledge = [bool(self.knowledge_sentences(p)) for p in posts]
         return batch
