@@ -3,8 +3,9 @@
 # Knobs (environment): KECPM_DATA (../shared/data), KECPM_SHOTS (5), KECPM_SEEDS ("17 67 97"),
 # KECPM_BACKEND (auto: vllm if installed; "import" takes the paper's knowledge with import-knowledge instead),
 # KECPM_LLM (smollm2), KECPM_EPOCHS, KECPM_MAX_MINUTES (5, per seed), KECPM_RUNS (runs),
-# KECPM_REL_NEGATIVES (2: the relation head also trains on spans the span head wrongly takes for entities,
-# model.relation_negatives, measured at K=5; 0: gold entities only), KECPM_WARM_START (1: start from the entity model of `kecpm pretrain-entities`, trained once on the public
+# KECPM_PIPELINE (1: an entity model and a relation model per seed, each with its own encoder, model.pipeline;
+# 0: one joint model), KECPM_REL_NEGATIVES (joint model only; 2: the relation head also trains on spans the span
+# head wrongly takes for entities, model.relation_negatives, measured at K=5; 0: gold entities only), KECPM_WARM_START (1: start from the entity model of `kecpm pretrain-entities`, trained once on the public
 # Twitter-2015/2017 NER data and cached; 0: start from the plain encoder), KECPM_PRETRAIN_EPOCHS (1; the
 # benchmarks' entity model has 3), KECPM_DEMOS (0 demonstrations: a test post's prompt is then the same for every
 # seed and generated once), KECPM_REFLECT (0: no self-reflection pass). The last three keep a fresh run near
@@ -23,6 +24,9 @@ RUNS=${KECPM_RUNS:-runs}
 MAXMIN=${KECPM_MAX_MINUTES:-5}
 WARM=${KECPM_WARM_START:-1}
 NEG=${KECPM_REL_NEGATIVES:-2}
+PIPE=${KECPM_PIPELINE:-1}
+if [ "$PIPE" = 1 ]; then how=(--pipeline); what="an entity model and a relation model per seed (KECPM_PIPELINE=1)"
+else how=(--set model.relation_negatives="$NEG"); what="one joint model per seed, relation head trained with $NEG wrong-entity spans per post (KECPM_PIPELINE=0, KECPM_REL_NEGATIVES)"; fi
 PRE_EPOCHS=${KECPM_PRETRAIN_EPOCHS:-1}
 DEMOS=${KECPM_DEMOS:-0}
 REFLECT=--no-reflect; [ "${KECPM_REFLECT:-0}" = 1 ] && REFLECT=--reflect
@@ -55,9 +59,9 @@ else
   step "3/6 no entity model (KECPM_WARM_START=0)"
 fi
 
-step "4/6 train and score one model per seed (at most $MAXMIN min each; the best epoch is kept)"
+step "4/6 train and score $what (at most $MAXMIN min per model; the best epoch is kept)"
 "$KECPM" train --shots "$K" --seeds "$SEEDS" --out "$RUNS" --name "mnre-K$K" --max-minutes "$MAXMIN" \
-  --set model.relation_negatives="$NEG" ${KECPM_EPOCHS:+--epochs "$KECPM_EPOCHS"} "${warm[@]}"
+  "${how[@]}" ${KECPM_EPOCHS:+--epochs "$KECPM_EPOCHS"} "${warm[@]}"
 
 step "5/6 evaluate the first seed's test predictions again with kecpm evaluate"
 first=${SEEDS%% *}
@@ -66,4 +70,4 @@ first=${SEEDS%% *}
 
 step "6/6 report: per-relation F1, confusion matrix and learning curves (PNG) and report.md"
 "$KECPM" report "$RUNS/mnre-K$K"
-step "done: summary in $RUNS/mnre-K$K/summary.csv, report in $RUNS/mnre-K$K/report.md; models started from $start_from, relation head trained with $NEG wrong-entity spans per post (KECPM_REL_NEGATIVES)"
+step "done: summary in $RUNS/mnre-K$K/summary.csv, report in $RUNS/mnre-K$K/report.md; $what, started from $start_from"
