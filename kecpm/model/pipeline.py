@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,20 +36,16 @@ def write_pipeline_folder(directory: str | Path, entity_dir: str | Path, relatio
     """Make ``directory`` a pipeline folder over the two saved model folders (referenced by relative path)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    rel = {k: Path(_relative(Path(v), directory)).as_posix() for k, v in (("entity", entity_dir), ("relation", relation_dir))}
+    rel = {k: Path(os.path.relpath(Path(v).resolve(), directory.resolve())).as_posix()
+           for k, v in (("entity", entity_dir), ("relation", relation_dir))}
     for k, v in rel.items():
         if not (directory / v / "config.json").exists():
             raise FileNotFoundError(f"{directory / v}: not a saved model (no config.json) for the pipeline's {k} model")
-    shutil.copyfile(Path(relation_dir) / "config.json", directory / "config.json")
+    with atomic_write(directory / "config.json") as fh:  # the relation model's options, for code that reads them
+        fh.write((Path(relation_dir) / "config.json").read_text(encoding="utf-8"))
     with atomic_write(directory / PIPELINE_FILE) as fh:
         json.dump({"kind": "pipeline", **rel}, fh, indent=2)
         fh.write("\n")
-
-
-def _relative(target: Path, start: Path) -> str:
-    import os
-
-    return os.path.relpath(target.resolve(), start.resolve())
 
 
 def is_pipeline(directory: str | Path) -> bool:
