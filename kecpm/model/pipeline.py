@@ -75,17 +75,10 @@ class PipelineModel:
 
     @torch.no_grad()
     def predict(self, posts: list[Post], batch_size: int = 32) -> list[Post]:
-        """Entities from the entity model, then the relation model's triples among them."""
+        """Entities from the entity model (with its scores), then the relation model's triples among them."""
         found = self.entity.predict(posts, batch_size)
         given = [dataclasses.replace(p, entities=f.entities, triples=[]) for p, f in zip(posts, found, strict=True)]
-        out = self.relation.predict(given, batch_size)
-        for pred, f in zip(out, found, strict=True):  # the entity model's scores on the entities it found
-            scores = {(e.start, e.end): e.score for e in f.entities}
-            pred.entities = [dataclasses.replace(e, score=scores.get((e.start, e.end))) for e in pred.entities]
-            pred.triples = [dataclasses.replace(t, head=dataclasses.replace(t.head, score=scores.get((t.head.start, t.head.end))),
-                                                tail=dataclasses.replace(t.tail, score=scores.get((t.tail.start, t.tail.end))))
-                            for t in pred.triples]
-        return out
+        return self.relation.predict(given, batch_size)
 
     def set_precision(self, precision: str) -> PipelineModel:
         self.entity.set_precision(precision)

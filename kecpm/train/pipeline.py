@@ -20,7 +20,6 @@ from kecpm.data.schema import Post
 from kecpm.evaluate import score
 from kecpm.model.config import ModelConfig
 from kecpm.model.pipeline import PipelineModel, write_pipeline_folder
-from kecpm.model.prior import relation_accuracy
 from kecpm.model.tasks import Task
 from kecpm.results import summary, write_results
 from kecpm.train.config import TrainConfig
@@ -70,7 +69,7 @@ def train_pipeline_seed(train: list[Post], val: list[Post], test: list[Post], mo
               "seconds_per_epoch": ent["seconds_per_epoch"] + rel["seconds_per_epoch"],
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
               "thresholds": {**(ent.get("thresholds") or {}), **(rel.get("thresholds") or {})},
-              "device": rel.get("device"), "rel_acc_gold_entities": relation_accuracy(model.relation, test),
+              "device": rel.get("device"), "rel_acc_gold_entities": rel["rel_acc_gold_entities"],
               "gate_openness": model.gate_openness(), "warm_start": model.warm_start_info,
               "n_train": len(train), "n_val": len(val), "n_test": len(test), **(extra or {})}
     write_results(out / "results.json", record)

@@ -92,15 +92,16 @@ class RelationHead(Head):
         return self.verbalizer(x)
 
     def gold_entities(self, view: PostView, gold: dict[tuple[int, int], int] | None = None) -> EntitySet:
-        """The post's gold entities (sorted by span) as an EntitySet; ``gold``: its ``gold_spans`` if
-        already computed."""
+        """The post's given entities (sorted by span) as an EntitySet, with the scores the post gives them (e.g. an
+        entity model's, ``kecpm.model.pipeline``); ``gold``: its ``gold_spans`` if already computed."""
         if gold is None:
             gold = view.gold_spans(self.config.max_span_width, self.labels.type_index)
         ents = sorted(gold)
         dev = view.words.device
         spans = torch.tensor(ents, dtype=torch.long, device=dev).view(-1, 2)
         names = self.labels.entity_types
-        objs = [Entity(s, e, names[gold[(s, e)] - 1], view.post.span_text(s, e)) for s, e in ents]
+        given = {(e.start, e.end): e.score for e in view.post.entities}
+        objs = [Entity(s, e, names[gold[(s, e)] - 1], view.post.span_text(s, e), given.get((s, e))) for s, e in ents]
         return EntitySet(spans, torch.tensor([gold[s] for s in ents], dtype=torch.long, device=dev),
                          self.spans(view.words, spans, view), objs)
 
