@@ -80,7 +80,14 @@ class Config:
 
     @classmethod
     def from_dict(cls: type[C], data: dict[str, Any]) -> C:
-        """Build from a dict; unknown keys and values of the wrong type are errors naming them."""
+        """Build from a dict; unknown keys and values of the wrong type are errors naming them. Keys of the
+        class's ``RETIRED`` options (removed after configs were saved with them) are dropped when they hold the
+        value that behaves as today's code does, and an error otherwise."""
+        retired = getattr(cls, "RETIRED", {})
+        if used := sorted(k for k in data if k in retired and data[k] != retired[k]):
+            raise ConfigError(f"{cls.__name__}: {', '.join(f'{k}={data[k]!r}' for k in used)}: option(s) removed from "
+                              "kecpm (docs/benchmarks.md says why); this build cannot rebuild what they made")
+        data = {k: v for k, v in data.items() if k not in retired}
         cls._check_names(data)
         return cls(**cls._typed(data))
 

@@ -44,6 +44,19 @@ def test_old_model_config_loads_with_the_behaviour_it_was_trained_with(tmp_path)
     assert new.gate_per_dimension is True and new.filter_knowledge is True
 
 
+def test_removed_options_load_when_off_and_are_refused_when_on(tmp_path):
+    """Models saved while an option existed that was later removed load when it was off (as today's code
+    behaves); one trained with it on is refused by name, not silently rebuilt without it."""
+    saved = {**ModelConfig().to_dict(), "knowledge_in_text": False, "relation_negatives_detached": False}
+    (tmp_path / "off.json").write_text(json.dumps(saved))
+    assert ModelConfig.load(tmp_path / "off.json") == ModelConfig()
+    (tmp_path / "on.json").write_text(json.dumps({**saved, "knowledge_in_text": True}))
+    with pytest.raises(ConfigError, match="knowledge_in_text=True: option.s. removed"):
+        ModelConfig.load(tmp_path / "on.json")
+    with pytest.raises(ConfigError, match="unknown option"):
+        ModelConfig.from_dict({"no_such_option": False})
+
+
 def test_non_default_lists_only_changed_options():
     """Cache keys hash these: a new option with a default leaves every existing key alone."""
     from kecpm.model.config import ModelConfig
