@@ -89,6 +89,10 @@ VARIANTS |= {f"{name}-sel": [*VARIANTS[name], *SEL] for name in ("warm-shapes-me
 # two models, each with its own encoder (PURE): entity model, then relation model over its entities (session 11)
 VARIANTS |= {"warm-shapes-mentions-min1-pipe": [*MENTIONS, *MIN1, "--pipeline"],
              "warm-shapes-noknow-min1-pipe": [*VARIANTS["warm-shapes-noknow-min1"], "--pipeline"]}
+# the relation model also reads the knowledge sentences naming both entities of a pair (session 12); its entity
+# model is the -pipe variant's (same options): copy that run's seed<s>/entity folders in to skip retraining them
+VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent": [*MENTIONS, *MIN1, "--pipeline",
+                                                         "--set", "model.pair_sentences=true"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output

@@ -27,7 +27,8 @@ class ModelConfig(Config):
                                                    "pair_knowledge": False, "word_shapes": False,
                                                    "knowledge_mentions": False, "knowledge_hints": False,
                                                    "knowledge_in_side": True, "min_triples": 0,
-                                                   "relation_negatives": 0, "pipeline": False}
+                                                   "relation_negatives": 0, "pipeline": False,
+                                                   "pair_sentences": False}
     # Options tried, measured or not kept, and removed after models had been saved with them (off): those load.
     RETIRED: ClassVar[dict[str, object]] = {"joint_types": False, "knowledge_in_text": False,
                                             "relation_negatives_detached": False}
@@ -61,6 +62,10 @@ class ModelConfig(Config):
         True, "Span and pair features: whether the knowledge names the span, and both entities of a pair in one "
               "sentence (knowledge anchored to mentions, kecpm.model.mentions): +1.4 rel-strict on the paper's "
               "splits and +2.6 at K=5 against the knowledge read as one blob (docs/benchmarks.md).")
+    pair_sentences: bool = option(
+        False, "The relation head reads, for each entity pair, the knowledge sentences that name both its entities "
+               "(attention with the pair as query over those sentences' side states, and their mean; gated, zero at "
+               "first; kecpm.model.pair_sentences). Needs knowledge_mentions and knowledge_in_side.")
     knowledge_in_side: bool = option(
         True, "Also put the knowledge sentences in the side sequence, read by the frozen side encoder (fusion and pair "
               "reader). false = the knowledge only anchors mentions (knowledge_mentions, knowledge_hints) and the side "
@@ -161,6 +166,10 @@ class ModelConfig(Config):
         if self.retrieval and not self.knowledge_in_side:
             raise ConfigError("retrieval (MoRe's experts) reads the knowledge in its side sequences: it needs "
                               "knowledge_in_side")
+        if self.pair_sentences and not (self.knowledge_mentions and self.knowledge_in_side) or \
+                self.pair_sentences and self.retrieval:
+            raise ConfigError("pair_sentences reads the knowledge sentences in the side sequence by their mentions: it "
+                              "needs knowledge_mentions and knowledge_in_side, and no retrieval (MoRe's experts)")
         if self.retrieval_top_k < 1:
             raise ConfigError(f"retrieval_top_k must be positive, got {self.retrieval_top_k}")
         if self.retrieval and (self.ib_weight > 0 or self.align_weight > 0):

@@ -33,6 +33,7 @@ import torch
 
 from kecpm.data.schema import Post
 from kecpm.model.mentions import normalise
+from kecpm.model.pair_sentences import sentence_index
 from kecpm.model.shapes import word_shape
 
 
@@ -48,6 +49,8 @@ class Batch:
     side_ids: torch.Tensor | None = None  # (B, Ls)
     side_mask: torch.Tensor | None = None  # (B, Ls)
     know_mask: torch.Tensor | None = None  # (B, Ls): 1 on knowledge tokens (dropout targets)
+    side_sentence: torch.Tensor | None = None  # (B, Ls): knowledge sentence of each side token, -1 elsewhere
+    # (only with pair_sentences, kecpm.model.pair_sentences)
     has_knowledge: list[bool] | None = None  # per post, knowledge kept outside the side sequence (knowledge_in_side off)
     visual_ids: torch.Tensor | None = None  # (B, Lv): MoRe's visual expert's side sequence (kecpm.model.experts)
     visual_mask: torch.Tensor | None = None  # (B, Lv)
@@ -90,7 +93,7 @@ class InputLayout:
 
     def __init__(self, tokenizer, max_text_tokens: int, max_caption_tokens: int,
                  max_knowledge_tokens: int, use_caption: bool, use_knowledge: bool,
-                 filter_knowledge: bool = False, knowledge_in_side: bool = True) -> None:
+                 filter_knowledge: bool = False, knowledge_in_side: bool = True, pair_sentences: bool = False) -> None:
         self.tok = tokenizer
         self.max_text = max_text_tokens
         self.max_caption = max_caption_tokens
@@ -99,6 +102,7 @@ class InputLayout:
         self.use_knowledge = use_knowledge
         self.filter_knowledge = filter_knowledge
         self.knowledge_in_side = knowledge_in_side
+        self.pair_sentences = pair_sentences
 
     def _text(self, tokens: list[str]) -> tuple[list[int], list[int], int, list[int]]:
         ids, widx, shapes = [self.tok.cls_token_id], [-1], [0]
@@ -140,6 +144,16 @@ class InputLayout:
         """``knowledge_sentences`` normalised for mention matching (``kecpm.model.mentions``)."""
         return [normalise(s) for s in self.knowledge_sentences(post)]
 
+    def _sentence_row(self, post: Post, know: list[int]) -> list[int]:
+        """Each side token's knowledge sentence (``kecpm.model.pair_sentences``), -1 outside the knowledge."""
+        n = sum(know)
+        row = [-1] * len(know)
+        if n:
+            first = know.index(1)
+            idx = sentence_index(self.tok, self.knowledge_sentences(post), n)[:n]  # offsets cover every subword
+            row[first:first + len(idx)] = idx
+        return row
+
     def pad_sides(self, sides: list[tuple[list[int], list[int]]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Side sequences (``side_sequence`` outputs) padded into ids, mask and knowledge mask (B, Ls)."""
         return (pad_rows([s[0] for s in sides], self.tok.pad_token_id or 0), pad_rows([[1] * len(s[0]) for s in sides], 0),
@@ -163,7 +177,11 @@ class InputLayout:
             post_ids=[p.id for p in posts],
         )
         if self.has_side:
-            batch.side_ids, batch.side_mask, batch.know_mask = self.pad_sides([self._side(p) for p in posts])
+            sides = [self._side(p) for p in posts]
+            batch.side_ids, batch.side_mask, batch.know_mask = self.pad_sides(sides)
+            if self.pair_sentences and self.use_knowledge and self.knowledge_in_side:
+                batch.side_sentence = pad_rows([self._sentence_row(p, know) for p, (_, know) in zip(posts, sides,
+                                                                                                     strict=True)], -1)
         if self.use_knowledge and not self.knowledge_in_side:
             batch.has_knowledge = [bool(self.knowledge_sentences(p)) for p in posts]
         return batch

@@ -41,8 +41,14 @@ def span_flags(sentences: list[str], tokens: list[str], spans: list[tuple[int, i
     return torch.tensor([int(bool(x)) for x in named_in(sentences, tokens, spans)], dtype=torch.long, device=device)
 
 
-def pair_flags(sentences: list[str], tokens: list[str], spans: list[tuple[int, int]], pairs: torch.Tensor) -> torch.Tensor:
-    """(P,) long: 1 where both entities of the pair (indices into ``spans``) are named in one sentence."""
-    named = named_in(sentences, tokens, spans)
-    return torch.tensor([int(bool(named[h] & named[t])) for h, t in pairs.tolist()], dtype=torch.long,
-                        device=pairs.device)
+def co_named(named: list[set[int]], pairs: torch.Tensor) -> list[set[int]]:
+    """For each pair (indices into the spans of ``named``, a ``named_in`` result): the sentences naming both."""
+    return [named[h] & named[t] for h, t in pairs.tolist()]
+
+
+def pair_flags(sentences: list[str], tokens: list[str], spans: list[tuple[int, int]], pairs: torch.Tensor,
+               named: list[set[int]] | None = None) -> torch.Tensor:
+    """(P,) long: 1 where both entities of the pair (indices into ``spans``) are named in one sentence;
+    ``named``: the ``named_in`` result if already computed."""
+    named = named_in(sentences, tokens, spans) if named is None else named
+    return torch.tensor([int(bool(x)) for x in co_named(named, pairs)], dtype=torch.long, device=pairs.device)

@@ -30,8 +30,9 @@ PART_KEYS = ("test", "best_epoch", "selected_on", "best_val", "epochs_run", "sto
 
 
 def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
-    """The entity and relation models' configs of a pipeline config."""
-    return {"entity": model_config.replace(pipeline=False, task=Task.MNER, relation_negatives=0),
+    """The entity and relation models' configs of a pipeline config (the entity model's without the options only a
+    relation head reads, so that pipelines differing only in those train the same entity model)."""
+    return {"entity": model_config.replace(pipeline=False, task=Task.MNER, relation_negatives=0, pair_sentences=False),
             "relation": model_config.replace(pipeline=False, task=Task.MRE, relation_negatives=0)}
 
 

@@ -70,6 +70,8 @@ class PostView:
     negatives: dict[tuple[int, int], int] = field(default_factory=dict)  # training: spans the span head takes for
     # entities that are no gold entity -> 1-based type (relation_negatives)
     sentences: list[str] = field(default_factory=list)  # normalised knowledge sentences it sees (mentions)
+    side_sentence: torch.Tensor | None = None  # (Ls,) knowledge sentence of each side token, -1 elsewhere
+    # (pair_sentences)
     hints: list[Hint] = field(default_factory=list)  # entity hints it sees (knowledge_hints)
 
     @property

@@ -27,7 +27,8 @@ from kecpm.model.heads.base import (
     weighted_ce,
     zero_embedding,
 )
-from kecpm.model.mentions import pair_flags
+from kecpm.model.mentions import co_named, named_in, pair_flags
+from kecpm.model.pair_sentences import SentenceReader, pair_keys
 
 
 def schema_mask(relations: list[str], entity_types: list[str],
@@ -65,6 +66,7 @@ class RelationHead(Head):
         self.reader = PairReader(hidden) if read_side else None
         self.verbalizer = Verbalizer(4 * hidden + 64, hidden, len(labels.relations), config.head_dropout)
         self.co_mention = zero_embedding(2, 4 * hidden + 64) if config.knowledge_mentions else None
+        self.sentences = SentenceReader(hidden) if config.pair_sentences else None
         self.register_buffer("allowed", schema_mask(labels.relations, labels.entity_types, config.allowed_pairs),
                              persistent=False)
 
@@ -86,9 +88,15 @@ class RelationHead(Head):
         ctx = torch.where(gap.unsqueeze(1) > 0, between, words.mean(0, keepdim=True).expand(len(pairs), -1))
         if self.reader is not None and side is not None and keys is not None:
             ctx = ctx + self.reader(torch.cat([e[h], e[t]], dim=-1), side, keys)
+        named = named_in(view.sentences, view.post.tokens, spans.tolist()) if view is not None and view.sentences \
+            else None
+        if self.sentences is not None and named is not None and side is not None and keys is not None \
+                and view is not None and view.side_sentence is not None:
+            pk = pair_keys(keys, view.side_sentence, co_named(named, pairs))
+            ctx = ctx + self.sentences(torch.cat([e[h], e[t]], dim=-1), side, pk)
         x = torch.cat([e[h], e[t], e[h] * e[t], ctx, self.types(ents.types[h]), self.types(ents.types[t])], dim=-1)
-        if self.co_mention is not None and view is not None and view.sentences:
-            x = x + self.co_mention(pair_flags(view.sentences, view.post.tokens, spans.tolist(), pairs))
+        if self.co_mention is not None and named is not None:
+            x = x + self.co_mention(pair_flags(view.sentences, view.post.tokens, spans.tolist(), pairs, named))
         return self.verbalizer(x)
 
     def gold_entities(self, view: PostView, gold: dict[tuple[int, int], int] | None = None) -> EntitySet:
