@@ -3,6 +3,7 @@
 ``PromptModel.save`` writes it (task, encoder and side-reader sources, the options that differ from
 their defaults, entity types and relations); ``kecpm train`` writes it again once the model is scored,
 with the facts of the run (``run_facts``: data files, split seed and shots, test scores in percent).
+A pipeline folder (``kecpm.model.pipeline``) gets a card of its own that points to its two models' cards.
 """
 
 from __future__ import annotations
@@ -59,11 +60,26 @@ def model_card(directory: str | Path, facts: dict[str, Any] | None = None) -> st
     changed = {k: v for k, v in config.non_default().items() if k not in LABELS_KEYS}
     lines += ["| option | value |", "|---|---|", *[f"| `{k}` | {_cell(v)} |" for k, v in sorted(changed.items())]] \
         if changed else ["none"]
-    lines += ["", "## Labels", "", f"- entity types ({len(config.entity_types)}): "
-              + (", ".join(f"`{t}`" for t in config.entity_types) or "-")]
-    if "relation" in spec.heads:
+    lines += _labels(config, "relation" in spec.heads) + _facts(facts)
+    lines += ["", "## Files", "",
+              "`config.json` (every option), `schema.json` (labels and allowed type pairs), `encoder/` (weights "
+              "and tokenizer), `heads.safetensors` (soft prompt, visual prefix, fusion, heads), `side_encoder.json` "
+              "or `side_encoder/` (the side reader); see kecpm's docs/model.md, \"Model folders\".", ""]
+    return "\n".join(lines)
+
+
+def _labels(config: ModelConfig, relations: bool) -> list[str]:
+    lines = ["", "## Labels", "", f"- entity types ({len(config.entity_types)}): "
+             + (", ".join(f"`{t}`" for t in config.entity_types) or "-")]
+    if relations:
         lines.append(f"- relations ({len(config.relations)}): " + (", ".join(f"`{r}`" for r in config.relations) or "-"))
+    return lines
+
+
+def _facts(facts: dict[str, Any] | None) -> list[str]:
+    """The "Training data" and "Test scores" sections of a card (``run_facts``), empty without facts."""
     facts = facts or {}
+    lines: list[str] = []
     data = facts.get("data") or {}
     if data:
         lines += ["", "## Training data", ""]
@@ -73,16 +89,36 @@ def model_card(directory: str | Path, facts: dict[str, Any] | None = None) -> st
     if shown:
         lines += ["", "## Test scores (F1, percent)", "", "| " + " | ".join(label for _, label in shown) + " |",
                   "|" + "---|" * len(shown), "| " + " | ".join(f"{100 * test[k]:.1f}" for k, _ in shown) + " |"]
-    lines += ["", "## Files", "",
-              "`config.json` (every option), `schema.json` (labels and allowed type pairs), `encoder/` (weights "
-              "and tokenizer), `heads.safetensors` (soft prompt, visual prefix, fusion, heads), `side_encoder.json` "
-              "or `side_encoder/` (the side reader); see kecpm's docs/model.md, \"Model folders\".", ""]
+    return lines
+
+
+def pipeline_card(directory: str | Path, facts: dict[str, Any] | None = None) -> str:
+    """The card's markdown for the pipeline folder ``directory``: its two models (each with its own card), the
+    labels, and the pipeline run's ``facts``."""
+    from kecpm.model.pipeline import read_spec
+
+    directory = Path(directory)
+    spec = read_spec(directory)
+    config = ModelConfig.load(directory / "config.json")
+    lines = ["---", "library_name: kecpm", "tags: [kecpm, jmere, pipeline, few-shot]", "---", "",
+             "# kecpm model: jmere (pipeline)", "",
+             "Task: **jmere** as two models, each with its own encoder: the entity model finds the entities, the relation "
+             "model relates them (kecpm's docs/model.md, \"Two models instead of one\"). Load it with "
+             "`kecpm.Extractor.from_pretrained(\"<this folder>\")` or `kecpm predict <this folder> posts.jsonl`.", "",
+             "## Models", "",
+             f"- entity model (task `mner`): `{spec['entity']}`, its options and encoders in its own README.md",
+             f"- relation model (task `mre`, reads the entity model's entities): `{spec['relation']}`, likewise"]
+    lines += _labels(config, True) + _facts(facts)
+    lines += ["", "## Files", "", "`pipeline.json` (the two model folders, relative to this one), `config.json` (the "
+              "relation model's options, for code that reads a model's options), this README.md.", ""]
     return "\n".join(lines)
 
 
 def write_card(directory: str | Path, facts: dict[str, Any] | None = None) -> None:
-    """Write (or replace, atomically) ``directory/README.md``."""
-    text = model_card(directory, facts)
+    """Write (or replace, atomically) ``directory/README.md`` (a pipeline folder's card for a pipeline folder)."""
+    from kecpm.model.pipeline import is_pipeline
+
+    text = (pipeline_card if is_pipeline(directory) else model_card)(directory, facts)
     with atomic_write(Path(directory) / CARD) as fh:
         fh.write(text)
 

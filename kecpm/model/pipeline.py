@@ -6,9 +6,9 @@ model (task ``mre``, trained on the gold entities, selected on val rel-strict F1
 keep what their own task needs. At prediction the relation model reads the entity model's entities as
 the post's entities (``min_triples`` then keeps at least one triple among them).
 
-A pipeline folder holds ``pipeline.json`` (where the two model folders are, relative to it), and the
+A pipeline folder holds ``pipeline.json`` (where the two model folders are, relative to it), the
 relation model's ``config.json`` (so code that reads a model's options, e.g. whether it uses knowledge,
-reads them there). ``PromptModel.load`` returns a ``PipelineModel`` for such a folder.
+reads them there) and its own model card (README.md, ``kecpm.model.card``). ``PromptModel.load`` returns a ``PipelineModel`` for such a folder.
 """
 
 from __future__ import annotations
@@ -46,6 +46,17 @@ def write_pipeline_folder(directory: str | Path, entity_dir: str | Path, relatio
     with atomic_write(directory / PIPELINE_FILE) as fh:
         json.dump({"kind": "pipeline", **rel}, fh, indent=2)
         fh.write("\n")
+    from kecpm.model.card import write_card
+
+    write_card(directory)
+
+
+def read_spec(directory: str | Path) -> dict[str, str]:
+    """A pipeline folder's ``pipeline.json``: the entity and relation model folders, relative to it."""
+    spec = read_json(Path(directory) / PIPELINE_FILE)
+    if not isinstance(spec, dict) or not {"entity", "relation"} <= set(spec):
+        raise ValueError(f"{Path(directory) / PIPELINE_FILE}: expected the keys entity and relation")
+    return spec
 
 
 def is_pipeline(directory: str | Path) -> bool:
@@ -115,7 +126,5 @@ class PipelineModel:
         from kecpm.model.model import PromptModel
 
         directory = Path(directory)
-        spec = read_json(directory / PIPELINE_FILE)
-        if not isinstance(spec, dict) or not {"entity", "relation"} <= set(spec):
-            raise ValueError(f"{directory / PIPELINE_FILE}: expected the keys entity and relation")
+        spec = read_spec(directory)
         return cls(PromptModel.load(directory / spec["entity"], device), PromptModel.load(directory / spec["relation"], device))

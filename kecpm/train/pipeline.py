@@ -18,6 +18,7 @@ from typing import Any
 from kecpm.data.jsonl import atomic_write, read_json, write_jsonl
 from kecpm.data.schema import Post
 from kecpm.evaluate import score
+from kecpm.model.card import run_facts, write_card
 from kecpm.model.config import ModelConfig
 from kecpm.model.pipeline import PipelineModel, write_pipeline_folder
 from kecpm.model.tasks import Task
@@ -74,4 +75,5 @@ def train_pipeline_seed(train: list[Post], val: list[Post], test: list[Post], mo
               "gate_openness": model.gate_openness(), "warm_start": model.warm_start_info,
               "n_train": len(train), "n_val": len(val), "n_test": len(test), **(extra or {})}
     write_results(out / "results.json", record)
+    write_card(out / "model", run_facts(record))  # the pipeline's card, now with the data and test scores
     return record

@@ -45,3 +45,17 @@ def test_bad_pipelines_are_refused(tmp_path, make_model):
     make_model(task="mner", use_image=False).save(tmp_path / "entity")
     with pytest.raises(FileNotFoundError, match="relation"):
         write_pipeline_folder(tmp_path / "pipe", tmp_path / "entity", tmp_path / "nowhere")
+
+
+def test_a_pipeline_folder_has_its_own_card(pipeline, tmp_path):
+    from kecpm.model.card import write_card
+
+    pipeline.save(tmp_path / "pipe")
+    card = (tmp_path / "pipe" / "README.md").read_text()
+    assert "# kecpm model: jmere (pipeline)" in card
+    assert "entity model (task `mner`): `entity`" in card and "relation model (task `mre`" in card
+    assert "`peer`" in card and "Test scores" not in card
+    assert "# kecpm model: mner" in (tmp_path / "pipe" / "entity" / "README.md").read_text()  # each model its own
+    write_card(tmp_path / "pipe", {"data": {"train_seed": 2}, "test": {"rel_strict_f1": 0.4238, "entity_f1": 0.7498}})
+    card = (tmp_path / "pipe" / "README.md").read_text()
+    assert "- train seed: `2`" in card and "| 42.4 | 75.0 |" in card
