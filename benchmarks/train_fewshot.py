@@ -127,7 +127,7 @@ def row(name: str, runs: list[Path], plain: bool = False) -> str:
     mem = max(r["peak_rss_mb"] for r in rows)
     seeds = ",".join(sorted({str(r["seed"]) for r in rows})) + f" ({len(rows)} runs)"
     gates = [r.get("gate_openness") or {} for r in rows]
-    gate = " / ".join(f"{statistics.fmean(g[k] for g in gates):.2f}" for k in ("gate", "pair_gate")
+    gate = " / ".join(f"{statistics.fmean(g[k] for g in gates):.2f}" for k in ("gate", "pair_gate", "sentence_gate")
                       if all(k in g for g in gates)) or "–"
     acc = [r["rel_acc_gold_entities"] for r in rows if r.get("rel_acc_gold_entities") is not None]
     accs = f"{100 * statistics.fmean(acc):.1f} ± {100 * statistics.stdev(acc):.1f}" if len(acc) > 1 else "–"
@@ -168,7 +168,7 @@ def main() -> None:
         elif runs:
             rows.append(row(f"{args.splits}-{v}", runs))
     print("| run | seeds | rel-strict F1 | entity F1 | rel-boundary F1 | macro F1 | rel. acc. gold entities "
-          "| gate open (fusion / pair) | s/epoch | predict posts/s | peak MB |")
+          "| gate open (fusion / pair [/ sentences]) | s/epoch | predict posts/s | peak MB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(r)
