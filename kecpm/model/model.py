@@ -71,8 +71,8 @@ class PromptModel(nn.Module):
 
     def knowledge_gates(self) -> dict[str, nn.Parameter]:
         """The tanh gates through which caption + knowledge enter: fusion ("gate"), pair reader and the pair's own
-        sentences (``pair_sentences``); with
-        MoRe's experts their readers ("text_gate", "visual_gate") instead of the fusion."""
+        sentences (``pair_sentences``); with MoRe's experts their readers ("text_gate", "visual_gate") instead of
+        the fusion."""
         rel = self.head("relation")
         gates = {"gate": self.encoder.fusion, "pair_gate": getattr(rel, "reader", None),
                  "sentence_gate": getattr(rel, "sentences", None)}
