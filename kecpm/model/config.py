@@ -166,8 +166,7 @@ class ModelConfig(Config):
         if self.retrieval and not self.knowledge_in_side:
             raise ConfigError("retrieval (MoRe's experts) reads the knowledge in its side sequences: it needs "
                               "knowledge_in_side")
-        if self.pair_sentences and not (self.knowledge_mentions and self.knowledge_in_side) or \
-                self.pair_sentences and self.retrieval:
+        if self.pair_sentences and (not (self.knowledge_mentions and self.knowledge_in_side) or self.retrieval):
             raise ConfigError("pair_sentences reads the knowledge sentences in the side sequence by their mentions: it "
                               "needs knowledge_mentions and knowledge_in_side, and no retrieval (MoRe's experts)")
         if self.retrieval_top_k < 1:

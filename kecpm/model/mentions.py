@@ -46,9 +46,6 @@ def co_named(named: list[set[int]], pairs: torch.Tensor) -> list[set[int]]:
     return [named[h] & named[t] for h, t in pairs.tolist()]
 
 
-def pair_flags(sentences: list[str], tokens: list[str], spans: list[tuple[int, int]], pairs: torch.Tensor,
-               named: list[set[int]] | None = None) -> torch.Tensor:
-    """(P,) long: 1 where both entities of the pair (indices into ``spans``) are named in one sentence;
-    ``named``: the ``named_in`` result if already computed."""
-    named = named_in(sentences, tokens, spans) if named is None else named
-    return torch.tensor([int(bool(x)) for x in co_named(named, pairs)], dtype=torch.long, device=pairs.device)
+def pair_flags(both: list[set[int]], device: torch.device | None = None) -> torch.Tensor:
+    """(P,) long: 1 where some sentence names both entities of the pair (``both``: a ``co_named`` result)."""
+    return torch.tensor([int(bool(x)) for x in both], dtype=torch.long, device=device)

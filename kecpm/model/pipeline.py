@@ -8,7 +8,8 @@ the post's entities (``min_triples`` then keeps at least one triple among them).
 
 A pipeline folder holds ``pipeline.json`` (where the two model folders are, relative to it), the
 relation model's ``config.json`` (so code that reads a model's options, e.g. whether it uses knowledge,
-reads them there) and its own model card (README.md, ``kecpm.model.card``). ``PromptModel.load`` returns a ``PipelineModel`` for such a folder.
+reads them there) and its own model card (README.md, ``kecpm.model.card``). ``PromptModel.load`` returns a
+``PipelineModel`` for such a folder.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from kecpm.model.mentions import named_in, normalise, pair_flags, span_flags
+from kecpm.model.mentions import co_named, named_in, normalise, pair_flags, span_flags
 
 
 def test_matching_is_on_whole_normalised_words():
@@ -12,7 +12,8 @@ def test_matching_is_on_whole_normalised_words():
     toks = ["#Nadal", "and", "Mery", "Perello", "in", "Spa"]
     assert named_in(sents, toks, [(0, 1), (2, 4), (5, 6), (1, 2)]) == [{0}, {0}, set(), set()]
     assert span_flags(sents, toks, [(0, 1), (5, 6)]).tolist() == [1, 0]
-    assert pair_flags(sents, toks, [(0, 1), (2, 4), (5, 6)], torch.tensor([[0, 1], [0, 2]])).tolist() == [1, 0]
+    both = co_named(named_in(sents, toks, [(0, 1), (2, 4), (5, 6)]), torch.tensor([[0, 1], [0, 2]]))
+    assert both == [{0}, set()] and pair_flags(both).tolist() == [1, 0]
     assert span_flags([], toks, [(0, 1)]).tolist() == [0]
 
 

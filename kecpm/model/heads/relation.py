@@ -88,15 +88,16 @@ class RelationHead(Head):
         ctx = torch.where(gap.unsqueeze(1) > 0, between, words.mean(0, keepdim=True).expand(len(pairs), -1))
         if self.reader is not None and side is not None and keys is not None:
             ctx = ctx + self.reader(torch.cat([e[h], e[t]], dim=-1), side, keys)
-        named = named_in(view.sentences, view.post.tokens, spans.tolist()) if view is not None and view.sentences \
-            else None
-        if self.sentences is not None and named is not None and side is not None and keys is not None \
-                and view is not None and view.side_sentence is not None:
-            pk = pair_keys(keys, view.side_sentence, co_named(named, pairs))
+        # per pair, the knowledge sentences naming both its entities (knowledge_mentions; None: no sentence seen)
+        both = co_named(named_in(view.sentences, view.post.tokens, spans.tolist()), pairs) \
+            if view is not None and view.sentences else None
+        if self.sentences is not None and both is not None and side is not None and keys is not None \
+                and view.side_sentence is not None:
+            pk = pair_keys(keys, view.side_sentence, both)
             ctx = ctx + self.sentences(torch.cat([e[h], e[t]], dim=-1), side, pk)
         x = torch.cat([e[h], e[t], e[h] * e[t], ctx, self.types(ents.types[h]), self.types(ents.types[t])], dim=-1)
-        if self.co_mention is not None and named is not None:
-            x = x + self.co_mention(pair_flags(view.sentences, view.post.tokens, spans.tolist(), pairs, named))
+        if self.co_mention is not None and both is not None:
+            x = x + self.co_mention(pair_flags(both, pairs.device))
         return self.verbalizer(x)
 
     def gold_entities(self, view: PostView, gold: dict[tuple[int, int], int] | None = None) -> EntitySet:
