@@ -93,6 +93,11 @@ VARIANTS |= {"warm-shapes-mentions-min1-pipe": [*MENTIONS, *MIN1, "--pipeline"],
 # model is the -pipe variant's (same options): copy that run's seed<s>/entity folders in to skip retraining them
 VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent": [*MENTIONS, *MIN1, "--pipeline",
                                                          "--set", "model.pair_sentences=true"]}
+# and its entity model reads the sentences naming each span (session 13): its relation model is the -pairsent
+# variant's (same options), copy that run's seed<s>/relation folders in to skip retraining them
+VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-spansent": [*MENTIONS, *MIN1, "--pipeline", "--set",
+                                                                  "model.pair_sentences=true", "--set",
+                                                                  "model.span_sentences=true"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output
@@ -127,7 +132,8 @@ def row(name: str, runs: list[Path], plain: bool = False) -> str:
     mem = max(r["peak_rss_mb"] for r in rows)
     seeds = ",".join(sorted({str(r["seed"]) for r in rows})) + f" ({len(rows)} runs)"
     gates = [r.get("gate_openness") or {} for r in rows]
-    gate = " / ".join(f"{statistics.fmean(g[k] for g in gates):.2f}" for k in ("gate", "pair_gate", "sentence_gate")
+    gate = " / ".join(f"{statistics.fmean(g[k] for g in gates):.2f}" for k in ("gate", "pair_gate", "sentence_gate",
+                                                                               "entity_span_sentence_gate")
                       if all(k in g for g in gates)) or "–"
     acc = [r["rel_acc_gold_entities"] for r in rows if r.get("rel_acc_gold_entities") is not None]
     accs = f"{100 * statistics.fmean(acc):.1f} ± {100 * statistics.stdev(acc):.1f}" if len(acc) > 1 else "–"
@@ -168,7 +174,7 @@ def main() -> None:
         elif runs:
             rows.append(row(f"{args.splits}-{v}", runs))
     print("| run | seeds | rel-strict F1 | entity F1 | rel-boundary F1 | macro F1 | rel. acc. gold entities "
-          "| gate open (fusion / pair [/ sentences]) | s/epoch | predict posts/s | peak MB |")
+          "| gate open (fusion / pair [/ sentences] [/ span sentences]) | s/epoch | predict posts/s | peak MB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(r)

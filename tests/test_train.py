@@ -59,18 +59,19 @@ def test_train_pipeline_writes_both_models_and_resumes(tmp_path):
     splits = _splits(tmp_path / "splits", seeds=(1,))
     cmd = ["train", "--splits-dir", str(splits), "--pipeline", "--epochs", "1", "--out", str(tmp_path / "runs"),
            "--name", "p", "--threads", "1", "--batch-size", "4", "--set", "model.use_image=false",
-           "--set", "model.pair_sentences=true"]
+           "--set", "model.pair_sentences=true", "--set", "model.span_sentences=true"]
     res = CliRunner().invoke(app, cmd)
     assert res.exit_code == 0, res.output
     d = tmp_path / "runs" / "p" / "seed1"
     ent, rel = (json.loads((d / part / "results.json").read_text()) for part in ("entity", "relation"))
     assert (ent["task"], rel["task"]) == ("mner", "mre")
-    # an option only a relation head reads is left out of the entity model (pipelines differing in it share one)
-    assert [json.loads((d / part / "config.json").read_text())["model"]["pair_sentences"]
-            for part in ("entity", "relation")] == [False, True]
+    # an option only one head reads is left out of the other model (pipelines differing in it share that model)
+    configs = [json.loads((d / part / "config.json").read_text())["model"] for part in ("entity", "relation")]
+    assert [(c["pair_sentences"], c["span_sentences"]) for c in configs] == [(False, True), (True, False)]
     assert "| rel-strict F1 |" in (d / "model" / "README.md").read_text()  # the pipeline's card, with its scores
     rec = json.loads((d / "results.json").read_text())
     assert rec["task"] == "jmere" and rec["pipeline"]["entity"]["test"] == ent["test"]
+    assert {"entity_span_sentence_gate", "sentence_gate"} <= rec["gate_openness"].keys()  # both models' gates
     assert json.loads((d / "config.json").read_text())["model"]["pipeline"] is True
     assert json.loads((d / "model" / "pipeline.json").read_text())["entity"] == "../entity/model"
     before = (d / "predictions.jsonl").read_text()

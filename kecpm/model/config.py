@@ -28,7 +28,7 @@ class ModelConfig(Config):
                                                    "knowledge_mentions": False, "knowledge_hints": False,
                                                    "knowledge_in_side": True, "min_triples": 0,
                                                    "relation_negatives": 0, "pipeline": False,
-                                                   "pair_sentences": False}
+                                                   "pair_sentences": False, "span_sentences": False}
     # Options tried, measured or not kept, and removed after models had been saved with them (off): those load.
     RETIRED: ClassVar[dict[str, object]] = {"joint_types": False, "knowledge_in_text": False,
                                             "relation_negatives_detached": False}
@@ -66,6 +66,10 @@ class ModelConfig(Config):
         False, "The relation head reads, for each entity pair, the knowledge sentences that name both its entities "
                "(attention with the pair as query over those sentences' side states, and their mean; gated, zero at "
                "first; kecpm.model.pair_sentences). Needs knowledge_mentions and knowledge_in_side.")
+    span_sentences: bool = option(
+        False, "The span head reads, for each candidate span, the knowledge sentences that name it (as pair_sentences "
+               "does for pairs: attention with the span as query, and their mean; gated, zero at first). Needs a span "
+               "head (task jmere or mner), knowledge_mentions and knowledge_in_side.")
     knowledge_in_side: bool = option(
         True, "Also put the knowledge sentences in the side sequence, read by the frozen side encoder (fusion and pair "
               "reader). false = the knowledge only anchors mentions (knowledge_mentions, knowledge_hints) and the side "
@@ -166,9 +170,12 @@ class ModelConfig(Config):
         if self.retrieval and not self.knowledge_in_side:
             raise ConfigError("retrieval (MoRe's experts) reads the knowledge in its side sequences: it needs "
                               "knowledge_in_side")
-        if self.pair_sentences and (not (self.knowledge_mentions and self.knowledge_in_side) or self.retrieval):
-            raise ConfigError("pair_sentences reads the knowledge sentences in the side sequence by their mentions: it "
-                              "needs knowledge_mentions and knowledge_in_side, and no retrieval (MoRe's experts)")
+        for name in ("pair_sentences", "span_sentences"):
+            if getattr(self, name) and (not (self.knowledge_mentions and self.knowledge_in_side) or self.retrieval):
+                raise ConfigError(f"{name} reads the knowledge sentences in the side sequence by their mentions: it "
+                                  "needs knowledge_mentions and knowledge_in_side, and no retrieval (MoRe's experts)")
+        if self.span_sentences and "span" not in self.task_spec.heads:
+            raise ConfigError(f"span_sentences is read by the span head, which task {Task(self.task).value} does not have")
         if self.retrieval_top_k < 1:
             raise ConfigError(f"retrieval_top_k must be positive, got {self.retrieval_top_k}")
         if self.retrieval and (self.ib_weight > 0 or self.align_weight > 0):
@@ -190,6 +197,11 @@ class ModelConfig(Config):
     @property
     def task_spec(self) -> TaskSpec:
         return TASKS[Task(self.task)]
+
+    @property
+    def reads_sentences(self) -> bool:
+        """Whether a head reads the knowledge sentences by their side tokens (pair or span sentences)."""
+        return self.pair_sentences or self.span_sentences
 
     @property
     def has_side(self) -> bool:

@@ -65,7 +65,7 @@ class PostEncoder(nn.Module):
         self.layout = InputLayout(self.tokenizer, config.max_text_tokens, config.max_caption_tokens,
                                   config.max_knowledge_tokens, use_caption=config.use_image,
                                   use_knowledge=config.use_knowledge, filter_knowledge=config.filter_knowledge,
-                                  knowledge_in_side=config.knowledge_in_side, pair_sentences=config.pair_sentences)
+                                  knowledge_in_side=config.knowledge_in_side, index_sentences=config.reads_sentences)
         # zeros, no RNG draw: with word_shapes off nothing else in the model changes
         self.shapes = nn.Parameter(torch.zeros(len(SHAPES), self.hidden)) if config.word_shapes else None
         self.soft = SoftPrompt(config.soft_prompt_tokens, self.hidden) if config.soft_prompt_tokens else None

@@ -93,7 +93,7 @@ class InputLayout:
 
     def __init__(self, tokenizer, max_text_tokens: int, max_caption_tokens: int,
                  max_knowledge_tokens: int, use_caption: bool, use_knowledge: bool,
-                 filter_knowledge: bool = False, knowledge_in_side: bool = True, pair_sentences: bool = False) -> None:
+                 filter_knowledge: bool = False, knowledge_in_side: bool = True, index_sentences: bool = False) -> None:
         self.tok = tokenizer
         self.max_text = max_text_tokens
         self.max_caption = max_caption_tokens
@@ -102,7 +102,7 @@ class InputLayout:
         self.use_knowledge = use_knowledge
         self.filter_knowledge = filter_knowledge
         self.knowledge_in_side = knowledge_in_side
-        self.pair_sentences = pair_sentences
+        self.index_sentences = index_sentences  # Batch.side_sentence (pair / span sentences)
 
     def _text(self, tokens: list[str]) -> tuple[list[int], list[int], int, list[int]]:
         ids, widx, shapes = [self.tok.cls_token_id], [-1], [0]
@@ -179,7 +179,7 @@ class InputLayout:
         if self.has_side:
             sides = [self._side(p) for p in posts]
             batch.side_ids, batch.side_mask, batch.know_mask = self.pad_sides(sides)
-            if self.pair_sentences and self.use_knowledge and self.knowledge_in_side:
+            if self.index_sentences and self.use_knowledge and self.knowledge_in_side:
                 batch.side_sentence = pad_rows([self._sentence_row(p, know) for p, (_, know) in zip(posts, sides,
                                                                                                      strict=True)], -1)
         if self.use_knowledge and not self.knowledge_in_side:

@@ -71,11 +71,12 @@ class PromptModel(nn.Module):
 
     def knowledge_gates(self) -> dict[str, nn.Parameter]:
         """The tanh gates through which caption + knowledge enter: fusion ("gate"), pair reader and the pair's own
-        sentences (``pair_sentences``); with MoRe's experts their readers ("text_gate", "visual_gate") instead of
+        sentences (``pair_sentences``), the spans' (``span_sentences``); with MoRe's experts their readers ("text_gate", "visual_gate") instead of
         the fusion."""
         rel = self.head("relation")
         gates = {"gate": self.encoder.fusion, "pair_gate": getattr(rel, "reader", None),
-                 "sentence_gate": getattr(rel, "sentences", None)}
+                 "sentence_gate": getattr(rel, "sentences", None),
+                 "span_sentence_gate": getattr(self.head("span"), "sentences", None)}
         if self.encoder.experts is not None:
             gates.update({f"{n}_gate": m for n, m in self.encoder.experts.readers.items()})
         return {k: m.gate for k, m in gates.items() if m is not None}
@@ -187,7 +188,7 @@ class PromptModel(nn.Module):
         batch = self.encoder.batch(list(posts))
         enc = self.encoder(batch)
         views = [PostView(p, *enc.post(b)) for b, p in enumerate(posts)]
-        if batch.side_sentence is not None:  # pair_sentences: which side tokens belong to which sentence
+        if batch.side_sentence is not None:  # pair/span sentences: which side tokens belong to which sentence
             for b, view in enumerate(views):
                 view.side_sentence = batch.side_sentence[b].to(self.device)
         if enc.know_visible is not None:  # mention sentences and hints only of posts whose knowledge is seen

@@ -1,4 +1,4 @@
-"""The sentences about a pair: each entity pair reads the knowledge sentences that name both its entities.
+"""The sentences about a pair (or a span): each reads the knowledge sentences that name it.
 
 With ``model.knowledge_mentions`` the relation head learns only *that* a sentence names both entities of a
 pair (a flag). On the paper's splits 59 % of the gold test pairs are named together in one of their post's
@@ -7,6 +7,10 @@ city in yemen"). With ``model.pair_sentences`` the pair also reads *what* those 
 the pair as the query over the side encoder's states of exactly those sentences' tokens, and their mean,
 projected and added to the pair's context through a per-dimension gate that starts at 0 (a warm start or a
 post whose knowledge names no pair is read as without it).
+
+With ``model.span_sentences`` the span head does the same for each candidate span named in a sentence
+(``kecpm.model.heads.span``): "jack and dani are a couple" says both are people, "hudaida is a port city"
+that one is a place.
 
 Which side token belongs to which sentence comes from the tokenizer's character offsets over the joined
 knowledge (``sentence_index``), so the side sequence itself is unchanged.
@@ -33,10 +37,10 @@ def sentence_index(tokenizer, sentences: list[str], n_tokens: int) -> list[int]:
     return [bisect_right(starts, a) - 1 for a, _ in enc["offset_mapping"][:n_tokens]]
 
 
-def pair_keys(keys: torch.Tensor, side_sentence: torch.Tensor, both: list[set[int]]) -> torch.Tensor:
-    """(P, Ls) bool: for each pair, the visible side tokens (``keys`` (Ls,)) of the sentences naming both its
-    entities (``both``: sentence indices per pair, ``mentions.co_named``); ``side_sentence`` (Ls,) is each side
-    token's sentence, -1 outside the knowledge."""
+def sentence_keys(keys: torch.Tensor, side_sentence: torch.Tensor, both: list[set[int]]) -> torch.Tensor:
+    """(P, Ls) bool: for each pair (or span), the visible side tokens (``keys`` (Ls,)) of its sentences (``both``:
+    sentence indices per pair, ``mentions.co_named``, or per span, ``mentions.named_in``); ``side_sentence`` (Ls,)
+    is each side token's sentence, -1 outside the knowledge."""
     n = max((max(s) for s in both if s), default=-1) + 1
     if n == 0:
         return keys.new_zeros(len(both), len(keys), dtype=torch.bool)
@@ -48,18 +52,20 @@ def pair_keys(keys: torch.Tensor, side_sentence: torch.Tensor, both: list[set[in
 
 
 class SentenceReader(nn.Module):
-    """A pair reads its own sentences: [attention with the pair as query; mean] over the tokens ``keys`` marks
-    per pair, projected, through a per-dimension gate (zero at first); pairs with no such token get zeros."""
+    """A pair (or span) reads its own sentences: [attention with it as query; mean] over the tokens ``keys`` marks
+    for it, projected to ``out_dim``, through a per-dimension gate (zero at first); rows with no such token get
+    zeros. Queries are ``query_dim`` wide (default 2H: a pair's two entities), outputs ``out_dim`` (default H)."""
 
-    def __init__(self, hidden: int) -> None:
+    def __init__(self, hidden: int, query_dim: int | None = None, out_dim: int | None = None) -> None:
         super().__init__()
-        self.query = nn.Linear(2 * hidden, hidden)
-        self.value = nn.Linear(2 * hidden, hidden)
-        self.gate = nn.Parameter(torch.zeros(hidden))
+        out_dim = out_dim or hidden
+        self.query = nn.Linear(query_dim or 2 * hidden, hidden)
+        self.value = nn.Linear(2 * hidden, out_dim)
+        self.gate = nn.Parameter(torch.zeros(out_dim))
 
     def forward(self, pair: torch.Tensor, side: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        """pair (P, 2H), side (Ls, H), keys (P, Ls) bool -> (P, H)."""
-        out = pair.new_zeros(len(pair), side.size(-1))
+        """pair (P, query_dim), side (Ls, H), keys (P, Ls) bool -> (P, out_dim)."""
+        out = pair.new_zeros(len(pair), self.gate.numel())
         rows = keys.any(-1)
         if not bool(rows.any()):
             return out

@@ -83,7 +83,8 @@ class PipelineModel:
         return {"entity": self.entity.warm_start_info, "relation": self.relation.warm_start_info}
 
     def gate_openness(self) -> dict[str, float]:
-        return self.relation.gate_openness()
+        """The relation model's gates, and the entity model's as "entity_<gate>"."""
+        return {**{f"entity_{k}": v for k, v in self.entity.gate_openness().items()}, **self.relation.gate_openness()}
 
     @torch.no_grad()
     def predict(self, posts: list[Post], batch_size: int = 32) -> list[Post]:

@@ -31,10 +31,10 @@ PART_KEYS = ("test", "best_epoch", "selected_on", "best_val", "epochs_run", "sto
 
 
 def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
-    """The entity and relation models' configs of a pipeline config (the entity model's without the options only a
-    relation head reads, so that pipelines differing only in those train the same entity model)."""
+    """The entity and relation models' configs of a pipeline config (each without the options only the other's head
+    reads, so that pipelines differing only in those train the same entity, or relation, model)."""
     return {"entity": model_config.replace(pipeline=False, task=Task.MNER, relation_negatives=0, pair_sentences=False),
-            "relation": model_config.replace(pipeline=False, task=Task.MRE, relation_negatives=0)}
+            "relation": model_config.replace(pipeline=False, task=Task.MRE, relation_negatives=0, span_sentences=False)}
 
 
 def train_pipeline_seed(train: list[Post], val: list[Post], test: list[Post], model_config: ModelConfig,

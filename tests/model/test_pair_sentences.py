@@ -1,5 +1,6 @@
-"""The sentences about a pair (model.pair_sentences): which side tokens belong to which sentence, which a pair
-may read, and that the reader starts closed and then changes only the pairs some sentence names together."""
+"""The sentences about a pair (model.pair_sentences) or a span (model.span_sentences): which side tokens belong to
+which sentence, which a pair may read, and that the readers start closed and then change only the pairs some sentence
+names together, or the spans some sentence names."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from kecpm.data.schema import Entity, Post
-from kecpm.model.pair_sentences import pair_keys, sentence_index
+from kecpm.model.pair_sentences import sentence_index, sentence_keys
 
 SENTENCES = ["Jack and Dani are a couple on Love Island.", "Hudaida is a port city in Yemen.", "Dani, 24, is from Essex."]
 
@@ -29,11 +30,11 @@ def test_every_knowledge_subword_maps_to_its_sentence(minilm_path):
 def test_a_pair_reads_the_visible_tokens_of_the_sentences_naming_both():
     side_sentence = torch.tensor([-1, -1, 0, 0, 0, 1, 1, 2, -1])
     keys = torch.tensor([1, 1, 1, 1, 0, 1, 1, 1, 0], dtype=torch.bool)  # token 4 hidden
-    pk = pair_keys(keys, side_sentence, [{0}, set(), {1, 2}])
+    pk = sentence_keys(keys, side_sentence, [{0}, set(), {1, 2}])
     assert pk.tolist() == [[False, False, True, True, False, False, False, False, False],
                            [False] * 9,
                            [False, False, False, False, False, True, True, True, False]]
-    assert not pair_keys(keys, side_sentence, [set(), set()]).any()
+    assert not sentence_keys(keys, side_sentence, [set(), set()]).any()
 
 
 def _post() -> Post:
@@ -75,11 +76,39 @@ def test_dropped_knowledge_is_not_read(make_model):
     assert model.loss([_post()]).isfinite()
 
 
+def test_the_span_reader_starts_closed_and_opens_only_for_named_spans(make_model):
+    from kecpm.model.heads.base import enumerate_spans
+    from kecpm.model.mentions import named_in
+
+    model = make_model(use_image=False, knowledge_mentions=True, filter_knowledge=False, span_sentences=True).eval()
+    head = model.head("span")
+    post = _post()
+    [view] = model.views([post])
+    spans = enumerate_spans(view.n, model.config.max_span_width)
+    index = torch.tensor(spans)
+    with torch.no_grad():
+        before = head._logits(view, spans, index, fast=True)
+        head.sentences.gate.fill_(1.0)
+        slow, fast = head._logits(view, spans, index, fast=False), head._logits(view, spans, index, fast=True)
+    assert torch.allclose(slow, fast, atol=1e-5)  # the per-word first layer gives the training path's scores
+    changed = {spans[i] for i in (fast != before).any(-1).nonzero().squeeze(-1).tolist()}
+    named = {s for s, n in zip(spans, named_in(view.sentences, post.tokens, spans), strict=True) if n}
+    assert changed == named  # exactly the spans some sentence names: Jack, Dani, Hudaida, "Jack and Dani", "port"...
+    assert {(0, 1), (2, 3), (5, 6), (0, 3)} <= changed and not {(3, 4), (4, 5), (3, 5)} & changed  # not "visit the"
+    assert "span_sentence_gate" in model.gate_openness()
+    model.train()
+    assert model.loss([post]).isfinite()
+
+
 def test_needs_mentions_in_the_side_sequence():
     from kecpm.config import ConfigError
     from kecpm.model.config import ModelConfig
+    from kecpm.model.tasks import Task
 
-    for bad in ({"knowledge_mentions": False}, {"knowledge_in_side": False}, {"retrieval": "corpus.jsonl"}):
-        with pytest.raises(ConfigError, match="pair_sentences"):
-            ModelConfig(pair_sentences=True, **bad)
-    assert ModelConfig.SAVED_DEFAULTS["pair_sentences"] is False  # configs saved before the option load as trained
+    for name in ("pair_sentences", "span_sentences"):
+        for bad in ({"knowledge_mentions": False}, {"knowledge_in_side": False}, {"retrieval": "corpus.jsonl"}):
+            with pytest.raises(ConfigError, match=name):
+                ModelConfig(**{name: True}, **bad)
+        assert ModelConfig.SAVED_DEFAULTS[name] is False  # configs saved before the option load as trained
+    with pytest.raises(ConfigError, match="span head"):
+        ModelConfig(span_sentences=True, task=Task.MRE)

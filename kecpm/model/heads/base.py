@@ -71,7 +71,7 @@ class PostView:
     # entities that are no gold entity -> 1-based type (relation_negatives)
     sentences: list[str] = field(default_factory=list)  # normalised knowledge sentences it sees (mentions)
     side_sentence: torch.Tensor | None = None  # (Ls,) knowledge sentence of each side token, -1 elsewhere
-    # (pair_sentences)
+    # (pair_sentences, span_sentences)
     hints: list[Hint] = field(default_factory=list)  # entity hints it sees (knowledge_hints)
 
     @property

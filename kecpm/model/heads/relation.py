@@ -28,7 +28,7 @@ from kecpm.model.heads.base import (
     zero_embedding,
 )
 from kecpm.model.mentions import co_named, named_in, pair_flags
-from kecpm.model.pair_sentences import SentenceReader, pair_keys
+from kecpm.model.pair_sentences import SentenceReader, sentence_keys
 
 
 def schema_mask(relations: list[str], entity_types: list[str],
@@ -93,7 +93,7 @@ class RelationHead(Head):
             if view is not None and view.sentences else None
         if self.sentences is not None and both is not None and side is not None and keys is not None \
                 and view.side_sentence is not None:
-            pk = pair_keys(keys, view.side_sentence, both)
+            pk = sentence_keys(keys, view.side_sentence, both)
             ctx = ctx + self.sentences(torch.cat([e[h], e[t]], dim=-1), side, pk)
         x = torch.cat([e[h], e[t], e[h] * e[t], ctx, self.types(ents.types[h]), self.types(ents.types[t])], dim=-1)
         if self.co_mention is not None and both is not None:

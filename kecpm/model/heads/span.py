@@ -1,4 +1,9 @@
-"""Span head: the entity type (or none) of every span of up to ``max_span_width`` words."""
+"""Span head: the entity type (or none) of every span of up to ``max_span_width`` words.
+
+With ``model.span_sentences`` each span named in a knowledge sentence the model sees also reads those sentences
+(``kecpm.model.pair_sentences.SentenceReader``, the span features as query; gated, zero at first), added to its
+features before the verbalizer.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ from kecpm.model.heads.base import (
     enumerate_spans,
     weighted_ce,
 )
+from kecpm.model.mentions import named_in
+from kecpm.model.pair_sentences import SentenceReader, sentence_keys
 
 
 class SpanHead(Head):
@@ -32,14 +39,43 @@ class SpanHead(Head):
     def __init__(self, config: ModelConfig, hidden: int, spans: SpanFeatures, labels: Labels) -> None:
         super().__init__(config, hidden, spans, labels)
         self.verbalizer = Verbalizer(spans.dim, hidden, len(labels.entity_types), config.head_dropout)
+        self.sentences = SentenceReader(hidden, spans.dim, spans.dim) if config.span_sentences else None
 
     def init_labels(self, embed: Callable[[list[str]], torch.Tensor]) -> None:
         self.verbalizer.init_labels(embed([type_words(t) for t in self.labels.entity_types]))
 
+    def _reads(self, view: PostView, spans: list[tuple[int, int]], index: torch.Tensor,
+               reps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``span_sentences``: the rows of the spans named in a knowledge sentence the model sees and what each
+        reads from those sentences (R, dim), or None (option off, no sentence seen, no span named). ``reps``: the
+        spans' features if already computed (the queries)."""
+        if self.sentences is None or not view.sentences or view.side is None or view.keys is None \
+                or view.side_sentence is None:
+            return None
+        keys = sentence_keys(view.keys, view.side_sentence, named_in(view.sentences, view.post.tokens, spans))
+        rows = keys.any(-1).nonzero().squeeze(-1)
+        if not len(rows):
+            return None
+        query = reps[rows] if reps is not None else self.spans(view.words, index[rows], view)
+        return rows, self.sentences(query, view.side, keys[rows])
+
+    def _logits(self, view: PostView, spans: list[tuple[int, int]], index: torch.Tensor, fast: bool) -> torch.Tensor:
+        """Scores (S, T+1) of ``spans``; ``fast``: the verbalizer's first layer computed per word
+        (``SpanFeatures.project``, the same scores up to float rounding)."""
+        if not fast:
+            reps = self.spans(view.words, index, view)
+            read = self._reads(view, spans, index, reps)
+            return self.verbalizer(reps if read is None else reps.index_add(0, *read))
+        h = self.spans.project(view.words, index, self.verbalizer.first, view)
+        read = self._reads(view, spans, index)
+        if read is not None:  # the first layer is linear: its bias is in h already
+            h = h.index_add(0, read[0], read[1] @ self.verbalizer.first.weight.t())
+        return self.verbalizer.from_first(h)
+
     def loss_terms(self, view: PostView) -> Terms | None:
         gold = view.gold_spans(self.config.max_span_width, self.labels.type_index)
         spans = enumerate_spans(view.n, self.config.max_span_width)
-        logits = self.verbalizer(self.spans(view.words, torch.tensor(spans, device=view.words.device), view))
+        logits = self._logits(view, spans, torch.tensor(spans, device=view.words.device), fast=False)
         if self.config.relation_negatives and "relation" in self.config.task_spec.heads:
             view.negatives = self._negatives(logits.detach(), spans, gold)
         return logits, torch.tensor([gold.get(s, 0) for s in spans], device=logits.device)
@@ -89,10 +125,7 @@ class SpanHead(Head):
     def decode(self, view: PostView, pred: Post, threshold: float) -> None:
         spans = enumerate_spans(view.n, self.config.max_span_width)
         index = torch.tensor(spans, device=view.words.device)
-        if self.training:
-            logits = self.verbalizer(self.spans(view.words, index, view))
-        else:  # the same scores, the first layer computed per word (SpanFeatures.project)
-            logits = self.verbalizer.from_first(self.spans.project(view.words, index, self.verbalizer.first, view))
+        logits = self._logits(view, spans, index, fast=not self.training)
         best_p, best_t, order, passed = self._ranked(logits, threshold)
         taken = self._non_overlapping([i for i in order if passed[i]], spans, [])
         if len(taken) < self.min_entities:  # a post that must hold a triple needs a pair: the likeliest other spans
