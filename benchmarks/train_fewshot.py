@@ -98,6 +98,12 @@ VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent": [*MENTIONS, *MIN1, "--pi
 VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-spansent": [*MENTIONS, *MIN1, "--pipeline", "--set",
                                                                   "model.pair_sentences=true", "--set",
                                                                   "model.span_sentences=true"]}
+# the best epoch of each model selected (and early stopping judged) by the mean val score of the last 3 epochs
+# (session 13): on training seed 2 the relation models stopped at epoch 10 after one lucky early val reading
+WIN3 = ["--set", "train.select_window=3"]
+VARIANTS |= {f"{name}-win3": [*VARIANTS[name], *WIN3] for name in ("warm-shapes-mentions-min1-pipe-pairsent",
+                                                                     "warm-shapes-noknow-min1-pipe",
+                                                                     "warm-shapes-mentions-min1-pipe")}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output

@@ -42,6 +42,9 @@ class TrainConfig(Config):
     metric: str = option("", "Val score that selects the best epoch and the thresholds: "
                              f"{' | '.join(SELECTION_METRICS)} (the mean of entity and rel-strict F1); empty = the task's "
                              "(rel_strict_f1, mner: entity_f1).")
+    select_window: int = option(1, "Select the best epoch, and stop early, by the mean val score of the last this "
+                                   "many epochs (a trailing window: the kept epoch ends a good stretch instead of "
+                                   "being one lucky reading of a small val set); 1 = each epoch's own score.")
     patience: int = option(5, "Stop after this many epochs without a better val score (0 = never).")
     min_epochs: int = option(10, "No early stopping before this many epochs (small splits need many epochs).")
     max_minutes: float = option(0.0, "Wall-clock budget of one run in minutes (0 = none).")
@@ -62,6 +65,8 @@ class TrainConfig(Config):
             raise ConfigError(f"head_only_epochs must be in [0, epochs), got {self.head_only_epochs}")
         if self.max_minutes < 0 or self.patience < 0 or self.min_epochs < 0 or self.threads < 0:
             raise ConfigError("max_minutes, patience, min_epochs and threads must be >= 0")
+        if self.select_window < 1:
+            raise ConfigError(f"select_window must be >= 1, got {self.select_window}")
         if self.augment < 0:
             raise ConfigError(f"augment must be >= 0, got {self.augment}")
         if not 0 <= self.ema < 1:

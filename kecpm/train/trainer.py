@@ -144,8 +144,9 @@ class Trainer:
                 val.update(self.model.gate_openness())
                 self.state["history"].append({"epoch": epoch, "loss": loss, "seconds": secs, **val})
                 log.info("epoch %d: loss %.4f, val %s %.4f (%.1f s)", epoch, loss, self.metric, val[self.metric], secs)
-                if val[self.metric] > self.state["best_score"]:
-                    self.state["best_score"], self.state["best_epoch"] = val[self.metric], epoch
+                score = self._selection_score()
+                if score > self.state["best_score"]:
+                    self.state["best_score"], self.state["best_epoch"] = score, epoch
                     if self.out_dir:  # the best model lives on disk only, so checkpoints stay small
                         self.model.save(self.out_dir / "model")
                     else:
@@ -167,6 +168,15 @@ class Trainer:
                 self.model.save(self.out_dir / "model")
                 self._save_checkpoint()
         return dict(self.state)
+
+    def _selection_score(self) -> float:
+        """The score that selects the best epoch: the val metric's mean over the last ``select_window`` epochs
+        (fewer at the start), recorded in the epoch's history entry as "selection" when the window is > 1."""
+        recent = [h[self.metric] for h in self.state["history"][-self.args.select_window:]]
+        score = sum(recent) / len(recent)
+        if self.args.select_window > 1:
+            self.state["history"][-1]["selection"] = score
+        return score
 
     def tune_thresholds(self) -> dict[str, float]:
         """Coordinate search of each head's no-class threshold (heads in task order, over the head's

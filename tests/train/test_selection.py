@@ -1,4 +1,5 @@
-"""Epochs and thresholds are chosen on val by the thresholds alone; the saved model keeps min_triples."""
+"""Epochs and thresholds are chosen on val by the thresholds alone; the saved model keeps min_triples; with
+select_window the best epoch is the one ending the best stretch of val scores."""
 
 from __future__ import annotations
 
@@ -27,3 +28,16 @@ def test_val_selection_decodes_without_min_triples(tmp_path):
     assert trainer.evaluate()["entity_f1"] > 0.0  # the model itself keeps a pair of entities per post
     assert trainer.model.config.min_triples == 1
     assert PromptModel.load(tmp_path / "model").config.min_triples == 1
+
+
+def test_select_window_picks_the_epoch_ending_the_best_stretch(tmp_path):
+    posts = read_jsonl(TINY)
+    torch.manual_seed(3)
+    config = ModelConfig(**schema_from_posts(posts), soft_prompt_tokens=2, use_image=False)
+    args = TrainConfig(epochs=4, batch_size=4, seed=3, threads=1, patience=0, progress=False, tune_thresholds=False,
+                       select_window=2, metric="entity_f1")
+    state = Trainer(PromptModel.create(config), args, posts[:6], posts[6:], out_dir=tmp_path).train()
+    val = [h["entity_f1"] for h in state["history"]]
+    means = [val[0]] + [(a + b) / 2 for a, b in zip(val[:-1], val[1:], strict=True)]
+    assert [h["selection"] for h in state["history"]] == means
+    assert state["best_epoch"] == 1 + means.index(max(means)) and state["best_score"] == max(means)
