@@ -70,9 +70,9 @@ class PromptModel(nn.Module):
         return self.encoder.device
 
     def knowledge_gates(self) -> dict[str, nn.Parameter]:
-        """The tanh gates through which caption + knowledge enter: fusion ("gate"), pair reader and the pair's own
-        sentences (``pair_sentences``), the spans' (``span_sentences``); with MoRe's experts their readers ("text_gate", "visual_gate") instead of
-        the fusion."""
+        """The tanh gates through which caption + knowledge enter: fusion ("gate"), pair reader, the pair's own
+        sentences (``pair_sentences``) and the spans' (``span_sentences``); with MoRe's experts their readers
+        ("text_gate", "visual_gate") instead of the fusion."""
         rel = self.head("relation")
         gates = {"gate": self.encoder.fusion, "pair_gate": getattr(rel, "reader", None),
                  "sentence_gate": getattr(rel, "sentences", None),

@@ -37,18 +37,18 @@ def sentence_index(tokenizer, sentences: list[str], n_tokens: int) -> list[int]:
     return [bisect_right(starts, a) - 1 for a, _ in enc["offset_mapping"][:n_tokens]]
 
 
-def sentence_keys(keys: torch.Tensor, side_sentence: torch.Tensor, both: list[set[int]]) -> torch.Tensor:
-    """(P, Ls) bool: for each pair (or span), the visible side tokens (``keys`` (Ls,)) of its sentences (``both``:
+def sentence_keys(keys: torch.Tensor, side_sentence: torch.Tensor, named: list[set[int]]) -> torch.Tensor:
+    """(P, Ls) bool: for each pair (or span), the visible side tokens (``keys`` (Ls,)) of its sentences (``named``:
     sentence indices per pair, ``mentions.co_named``, or per span, ``mentions.named_in``); ``side_sentence`` (Ls,)
     is each side token's sentence, -1 outside the knowledge."""
-    n = max((max(s) for s in both if s), default=-1) + 1
+    n = max((max(s) for s in named if s), default=-1) + 1
     if n == 0:
-        return keys.new_zeros(len(both), len(keys), dtype=torch.bool)
-    named = torch.zeros(len(both), n + 1, dtype=torch.bool, device=keys.device)  # column n: "no sentence"
-    for p, s in enumerate(both):
-        named[p, list(s)] = True
+        return keys.new_zeros(len(named), len(keys), dtype=torch.bool)
+    table = torch.zeros(len(named), n + 1, dtype=torch.bool, device=keys.device)  # column n: "no sentence"
+    for p, s in enumerate(named):
+        table[p, list(s)] = True
     col = torch.where((side_sentence >= 0) & (side_sentence < n), side_sentence, torch.full_like(side_sentence, n))
-    return named[:, col] & keys.bool().unsqueeze(0)
+    return table[:, col] & keys.bool().unsqueeze(0)
 
 
 class SentenceReader(nn.Module):
