@@ -100,7 +100,8 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
     history = state["history"]
     record = {"seed": (extra or {}).get("seed", args.seed), "train_seed": args.seed, "task": model_config.task.value,
               "test": summary(scores) if test else None, "test_scores": scores.to_dict() if test else None,
-              "best_epoch": state["best_epoch"], "selected_on": state["metric"] + (f" (mean of the last {args.select_window} epochs)" if args.select_window > 1 else ""), "best_val": state["best_score"],
+              "best_epoch": state["best_epoch"], "selected_on": trainer.selected_on,
+              "best_val": state["best_score"],
               "epochs_run": state["epoch"], "stopped": state["stopped"], "history": history,
               "train_seconds": state["seconds"], "predict_posts_per_second": len(test) / max(pred_secs, 1e-9),
               "seconds_per_epoch": sum(h["seconds"] for h in history) / max(1, len(history)),

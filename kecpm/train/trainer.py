@@ -169,6 +169,12 @@ class Trainer:
                 self._save_checkpoint()
         return dict(self.state)
 
+    @property
+    def selected_on(self) -> str:
+        """What selects the best epoch, in words (results.json's "selected_on")."""
+        window = self.args.select_window
+        return self.metric + (f" (mean of the last {window} epochs)" if window > 1 else "")
+
     def _selection_score(self) -> float:
         """The score that selects the best epoch: the val metric's mean over the last ``select_window`` epochs
         (fewer at the start), recorded in the epoch's history entry as "selection" when the window is > 1."""

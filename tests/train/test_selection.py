@@ -36,7 +36,9 @@ def test_select_window_picks_the_epoch_ending_the_best_stretch(tmp_path):
     config = ModelConfig(**schema_from_posts(posts), soft_prompt_tokens=2, use_image=False)
     args = TrainConfig(epochs=4, batch_size=4, seed=3, threads=1, patience=0, progress=False, tune_thresholds=False,
                        select_window=2, metric="entity_f1")
-    state = Trainer(PromptModel.create(config), args, posts[:6], posts[6:], out_dir=tmp_path).train()
+    trainer = Trainer(PromptModel.create(config), args, posts[:6], posts[6:], out_dir=tmp_path)
+    state = trainer.train()
+    assert trainer.selected_on == "entity_f1 (mean of the last 2 epochs)"
     val = [h["entity_f1"] for h in state["history"]]
     means = [val[0]] + [(a + b) / 2 for a, b in zip(val[:-1], val[1:], strict=True)]
     assert [h["selection"] for h in state["history"]] == means
