@@ -103,7 +103,8 @@ VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-spansent": [*MENTIONS, *MI
 WIN3 = ["--set", "train.select_window=3"]
 VARIANTS |= {f"{name}-win3": [*VARIANTS[name], *WIN3] for name in ("warm-shapes-mentions-min1-pipe-pairsent",
                                                                      "warm-shapes-noknow-min1-pipe",
-                                                                     "warm-shapes-mentions-min1-pipe")}
+                                                                     "warm-shapes-mentions-min1-pipe",
+                                                                     "warm-shapes-mentions-min1-pipe-pairsent-spansent")}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output
