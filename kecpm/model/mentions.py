@@ -35,10 +35,9 @@ def named_in(sentences: list[str], tokens: list[str], spans: list[tuple[int, int
     return out
 
 
-def span_flags(sentences: list[str], tokens: list[str], spans: list[tuple[int, int]],
-               device: torch.device | None = None) -> torch.Tensor:
-    """(S,) long: 1 where the span is named in some sentence."""
-    return torch.tensor([int(bool(x)) for x in named_in(sentences, tokens, spans)], dtype=torch.long, device=device)
+def span_flags(named: list[set[int]], device: torch.device | None = None) -> torch.Tensor:
+    """(S,) long: 1 where the span is named in some sentence (``named``: a ``named_in`` result)."""
+    return torch.tensor([int(bool(x)) for x in named], dtype=torch.long, device=device)
 
 
 def co_named(named: list[set[int]], pairs: torch.Tensor) -> list[set[int]]:

@@ -11,10 +11,10 @@ def test_matching_is_on_whole_normalised_words():
     sents = [normalise("Rafael Nadal (@RafaelNadal) is dating Mery Perello."), normalise("Spain won.")]
     toks = ["#Nadal", "and", "Mery", "Perello", "in", "Spa"]
     assert named_in(sents, toks, [(0, 1), (2, 4), (5, 6), (1, 2)]) == [{0}, {0}, set(), set()]
-    assert span_flags(sents, toks, [(0, 1), (5, 6)]).tolist() == [1, 0]
+    assert span_flags(named_in(sents, toks, [(0, 1), (5, 6)])).tolist() == [1, 0]
     both = co_named(named_in(sents, toks, [(0, 1), (2, 4), (5, 6)]), torch.tensor([[0, 1], [0, 2]]))
     assert both == [{0}, set()] and pair_flags(both).tolist() == [1, 0]
-    assert span_flags([], toks, [(0, 1)]).tolist() == [0]
+    assert span_flags(named_in([], toks, [(0, 1)])).tolist() == [0]
 
 
 def test_mention_vectors_start_at_zero_and_touch_only_named_spans(make_model, tiny_posts):
@@ -23,7 +23,7 @@ def test_mention_vectors_start_at_zero_and_touch_only_named_spans(make_model, ti
     [view] = model.views([post])
     assert view.sentences  # the post's knowledge, normalised
     spans = torch.tensor([(0, 2), (2, 3)])
-    flags = span_flags(view.sentences, post.tokens, [(0, 2), (2, 3)])
+    flags = span_flags(view.named_in([(0, 2), (2, 3)]))
     with torch.no_grad():
         before = model.spans(view.words, spans, view)
         assert torch.equal(before, model.spans(view.words, spans))  # zero at initialisation
@@ -31,6 +31,23 @@ def test_mention_vectors_start_at_zero_and_touch_only_named_spans(make_model, ti
         after = model.spans(view.words, spans, view)
     changed = (after != before).any(-1).tolist()
     assert changed == [bool(f) for f in flags.tolist()] and any(changed)
+
+
+def test_a_view_matches_each_span_once(make_model, tiny_posts, monkeypatch):
+    """The span features, span head and relation head share one match per span and view: asking again for
+    spans already matched (as lists or tuples, repeated or not) matches nothing new and gives the same sets."""
+    from kecpm.model.heads import base
+
+    model = make_model(use_image=False, knowledge_mentions=True, filter_knowledge=False).eval()
+    post = next(p for p in tiny_posts if p.knowledge)
+    [view] = model.views([post])
+    matched = []
+    real = base.named_in
+    monkeypatch.setattr(base, "named_in", lambda sents, toks, spans: matched.extend(spans) or real(sents, toks, spans))
+    first = view.named_in([(0, 2), (2, 3), (0, 2)])
+    assert matched == [(0, 2), (2, 3)] and first == named_in(view.sentences, post.tokens, [(0, 2), (2, 3), (0, 2)])
+    assert view.named_in([[2, 3], (0, 1)]) == [first[1], named_in(view.sentences, post.tokens, [(0, 1)])[0]]
+    assert matched == [(0, 2), (2, 3), (0, 1)]
 
 
 def test_without_the_option_views_carry_no_sentences(make_model, tiny_posts):

@@ -18,7 +18,7 @@ from torch import nn
 from kecpm.data.schema import Entity, Hint, Post
 from kecpm.model.config import ModelConfig
 from kecpm.model.hints import hint_types
-from kecpm.model.mentions import span_flags
+from kecpm.model.mentions import named_in, span_flags
 
 # (logits (S, L+1), gold labels (S,)) of one post; label 0 is "none".
 Terms = tuple[torch.Tensor, torch.Tensor]
@@ -73,10 +73,19 @@ class PostView:
     side_sentence: torch.Tensor | None = None  # (Ls,) knowledge sentence of each side token, -1 elsewhere
     # (pair_sentences, span_sentences)
     hints: list[Hint] = field(default_factory=list)  # entity hints it sees (knowledge_hints)
+    _named: dict[tuple[int, int], set[int]] = field(default_factory=dict, repr=False)  # cache of named_in
 
     @property
     def n(self) -> int:
         return len(self.words)
+
+    def named_in(self, spans: list[tuple[int, int]]) -> list[set[int]]:
+        """For each span: the indices of the knowledge sentences (``sentences``) naming it (``mentions.named_in``),
+        matched once per span and view however many features and heads ask (shared sets: do not modify)."""
+        missing = [s for s in dict.fromkeys(map(tuple, spans)) if s not in self._named]
+        if missing:
+            self._named.update(zip(missing, named_in(self.sentences, self.post.tokens, missing), strict=True))
+        return [self._named[tuple(s)] for s in spans]
 
     def gold_spans(self, max_width: int, type_index: dict[str, int]) -> dict[tuple[int, int], int]:
         """Gold entity span -> 1-based type, for the entities the model can represent (inside the kept
@@ -127,7 +136,7 @@ class SpanFeatures(nn.Module):
         out = []
         listed = [tuple(s) for s in spans.tolist()]
         if mention:
-            out.append((self.mention, span_flags(view.sentences, view.post.tokens, listed, spans.device)))
+            out.append((self.mention, span_flags(view.named_in(listed), spans.device)))
         if hint:
             types = hint_types(view.hints, view.post.tokens, listed, self.hint_labels)
             out.append((self.hint, torch.tensor(types, dtype=torch.long, device=spans.device)))

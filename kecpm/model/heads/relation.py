@@ -27,7 +27,7 @@ from kecpm.model.heads.base import (
     weighted_ce,
     zero_embedding,
 )
-from kecpm.model.mentions import co_named, named_in, pair_flags
+from kecpm.model.mentions import co_named, pair_flags
 from kecpm.model.pair_sentences import SentenceReader, sentence_keys
 
 
@@ -89,7 +89,7 @@ class RelationHead(Head):
         if self.reader is not None and side is not None and keys is not None:
             ctx = ctx + self.reader(torch.cat([e[h], e[t]], dim=-1), side, keys)
         # per pair, the knowledge sentences naming both its entities (knowledge_mentions; None: no sentence seen)
-        both = co_named(named_in(view.sentences, view.post.tokens, spans.tolist()), pairs) \
+        both = co_named(view.named_in(spans.tolist()), pairs) \
             if view is not None and view.sentences else None
         if self.sentences is not None and both is not None and side is not None and keys is not None \
                 and view.side_sentence is not None:

@@ -25,7 +25,6 @@ from kecpm.model.heads.base import (
     enumerate_spans,
     weighted_ce,
 )
-from kecpm.model.mentions import named_in
 from kecpm.model.pair_sentences import SentenceReader, sentence_keys
 
 
@@ -52,7 +51,7 @@ class SpanHead(Head):
         if self.sentences is None or not view.sentences or view.side is None or view.keys is None \
                 or view.side_sentence is None:
             return None
-        keys = sentence_keys(view.keys, view.side_sentence, named_in(view.sentences, view.post.tokens, spans))
+        keys = sentence_keys(view.keys, view.side_sentence, view.named_in(spans))
         rows = keys.any(-1).nonzero().squeeze(-1)
         if not len(rows):
             return None
