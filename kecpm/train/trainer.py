@@ -145,7 +145,8 @@ class Trainer:
                 self.state["history"].append({"epoch": epoch, "loss": loss, "seconds": secs, **val})
                 log.info("epoch %d: loss %.4f, val %s %.4f (%.1f s)", epoch, loss, self.metric, val[self.metric], secs)
                 score = self._selection_score()
-                if score > self.state["best_score"]:
+                if score > self.state["best_score"] or epoch == args.select_window:  # the first full window
+                    # replaces whatever the shorter ones at the start chose
                     self.state["best_score"], self.state["best_epoch"] = score, epoch
                     if self.out_dir:  # the best model lives on disk only, so checkpoints stay small
                         self.model.save(self.out_dir / "model")
@@ -177,7 +178,9 @@ class Trainer:
 
     def _selection_score(self) -> float:
         """The score that selects the best epoch: the val metric's mean over the last ``select_window`` epochs
-        (fewer at the start), recorded in the epoch's history entry as "selection" when the window is > 1."""
+        (fewer at the start), recorded in the epoch's history entry as "selection" when the window is > 1. An epoch
+        before the window is full is kept only until it is (a run shorter than the window keeps its best one):
+        one lucky first reading must not outrank every later stretch of n epochs."""
         recent = [h[self.metric] for h in self.state["history"][-self.args.select_window:]]
         score = sum(recent) / len(recent)
         if self.args.select_window > 1:

@@ -42,4 +42,21 @@ def test_select_window_picks_the_epoch_ending_the_best_stretch(tmp_path):
     val = [h["entity_f1"] for h in state["history"]]
     means = [val[0]] + [(a + b) / 2 for a, b in zip(val[:-1], val[1:], strict=True)]
     assert [h["selection"] for h in state["history"]] == means
-    assert state["best_epoch"] == 1 + means.index(max(means)) and state["best_score"] == max(means)
+    full = means[1:]  # epoch 1's window holds one reading: kept only until the first full window
+    assert state["best_epoch"] == 2 + full.index(max(full)) and state["best_score"] == max(full)
+
+
+def test_a_lucky_first_reading_does_not_outrank_the_first_full_window(tmp_path, monkeypatch):
+    """Val readings 0.9, 0.1, 0.5, 0.6 with a window of 3: the trailing means are 0.9, 0.5, 0.5, 0.4; epoch 1's
+    0.9 is a window of one reading, so the first full window (epoch 3) replaces it and stays best."""
+    posts = read_jsonl(TINY)
+    torch.manual_seed(3)
+    config = ModelConfig(**schema_from_posts(posts), soft_prompt_tokens=2, use_image=False)
+    args = TrainConfig(epochs=4, batch_size=4, seed=3, threads=1, patience=0, progress=False, tune_thresholds=False,
+                       select_window=3, metric="entity_f1")
+    trainer = Trainer(PromptModel.create(config), args, posts[:6], posts[6:], out_dir=tmp_path)
+    readings = iter([0.9, 0.1, 0.5, 0.6])
+    monkeypatch.setattr(trainer, "evaluate", lambda: {"entity_f1": next(readings)})
+    state = trainer.train()
+    assert [round(h["selection"], 6) for h in state["history"]] == [0.9, 0.5, 0.5, 0.4]
+    assert state["best_epoch"] == 3 and abs(state["best_score"] - 0.5) < 1e-9
