@@ -30,13 +30,18 @@ def test_val_selection_decodes_without_min_triples(tmp_path):
     assert PromptModel.load(tmp_path / "model").config.min_triples == 1
 
 
-def test_select_window_picks_the_epoch_ending_the_best_stretch(tmp_path):
+def _window_trainer(tmp_path: Path, window: int) -> Trainer:
+    """4 epochs on the tiny posts, selected on val entity F1 with a window of ``window`` epochs, no early stop."""
     posts = read_jsonl(TINY)
     torch.manual_seed(3)
     config = ModelConfig(**schema_from_posts(posts), soft_prompt_tokens=2, use_image=False)
     args = TrainConfig(epochs=4, batch_size=4, seed=3, threads=1, patience=0, progress=False, tune_thresholds=False,
-                       select_window=2, metric="entity_f1")
-    trainer = Trainer(PromptModel.create(config), args, posts[:6], posts[6:], out_dir=tmp_path)
+                       select_window=window, metric="entity_f1")
+    return Trainer(PromptModel.create(config), args, posts[:6], posts[6:], out_dir=tmp_path)
+
+
+def test_select_window_picks_the_epoch_ending_the_best_stretch(tmp_path):
+    trainer = _window_trainer(tmp_path, 2)
     state = trainer.train()
     assert trainer.selected_on == "entity_f1 (mean of the last 2 epochs)"
     val = [h["entity_f1"] for h in state["history"]]
@@ -49,12 +54,7 @@ def test_select_window_picks_the_epoch_ending_the_best_stretch(tmp_path):
 def test_a_lucky_first_reading_does_not_outrank_the_first_full_window(tmp_path, monkeypatch):
     """Val readings 0.9, 0.1, 0.5, 0.6 with a window of 3: the trailing means are 0.9, 0.5, 0.5, 0.4; epoch 1's
     0.9 is a window of one reading, so the first full window (epoch 3) replaces it and stays best."""
-    posts = read_jsonl(TINY)
-    torch.manual_seed(3)
-    config = ModelConfig(**schema_from_posts(posts), soft_prompt_tokens=2, use_image=False)
-    args = TrainConfig(epochs=4, batch_size=4, seed=3, threads=1, patience=0, progress=False, tune_thresholds=False,
-                       select_window=3, metric="entity_f1")
-    trainer = Trainer(PromptModel.create(config), args, posts[:6], posts[6:], out_dir=tmp_path)
+    trainer = _window_trainer(tmp_path, 3)
     readings = iter([0.9, 0.1, 0.5, 0.6])
     monkeypatch.setattr(trainer, "evaluate", lambda: {"entity_f1": next(readings)})
     state = trainer.train()
