@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from kecpm.config import Config, ConfigError, option
 from kecpm.knowledge.backends.base import Answer, BackendError, Messages, Sampling
-from kecpm.knowledge.backends.hf_backend import PREFIX
+from kecpm.knowledge.backends.hf_backend import DTYPES, PREFIX, resolve_dtype
 from kecpm.knowledge.formats import PREFIXES
 
 if TYPE_CHECKING:
@@ -42,8 +42,13 @@ class VLLMOptions(Config):
                                        "the answer as JSON (much faster on CPU)")
     max_model_len: int = option(2048, "context length")
     memory: float = option(0.1, "gpu_memory_utilization (on CPU the share of RAM it reserves)")
+    dtype: str = option("auto", f"weights dtype: {' | '.join(DTYPES)} (auto = bfloat16 on AVX-512 CPUs and GPUs, "
+                                "else float32: without AVX-512, vLLM's bfloat16 linear layers fall back to a "
+                                "slow path)")
 
     def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"vllm: dtype {self.dtype!r} is not one of {', '.join(DTYPES)}")
         if self.json_mode not in JSON_MODES:
             raise ConfigError(f"vllm: json_mode {self.json_mode!r} is not 'grammar' or 'prefix'")
         if self.max_model_len < 1:
@@ -67,6 +72,18 @@ def engine_environment() -> None:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+
+
+def engine_dtype(name: str) -> str:
+    """vLLM's ``dtype`` for our option: ``auto`` is vLLM's own choice (the model's dtype) on a GPU, and
+    on a CPU bfloat16 only with AVX-512 (``resolve_dtype``), float32 otherwise."""
+    if name != "auto":
+        return name
+    import torch
+
+    if torch.cuda.is_available():
+        return "auto"
+    return str(resolve_dtype("auto")).removeprefix("torch.")
 
 
 def _worker(conn: Connection, engine_args: dict[str, Any], parent: int) -> None:
@@ -148,8 +165,8 @@ class VLLMBackend:
     local_model = True
 
     def __init__(self, ref: ModelRef, max_model_len: int = 2048, memory: float = 0.1, enforce_eager: bool = True,
-                 json_mode: str = "grammar", prefix: str = PREFIX) -> None:
-        self.options = VLLMOptions(json_mode=json_mode, max_model_len=max_model_len, memory=memory)
+                 json_mode: str = "grammar", prefix: str = PREFIX, dtype: str = "auto") -> None:
+        self.options = VLLMOptions(json_mode=json_mode, max_model_len=max_model_len, memory=memory, dtype=dtype)
         self.structured = json_mode == "grammar"
         self.prefix = "" if self.structured else prefix
         self.ref = ref
@@ -157,7 +174,7 @@ class VLLMBackend:
         self.weights = ref.weights
         self.engine_args = {
             "model": ref.path, "max_model_len": max_model_len, "gpu_memory_utilization": memory,
-            "enforce_eager": enforce_eager, "seed": 0,
+            "enforce_eager": enforce_eager, "seed": 0, "dtype": engine_dtype(dtype),
         }
         self._proc: Any = None
         self._conn: Connection | None = None
