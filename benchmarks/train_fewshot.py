@@ -122,7 +122,9 @@ def run_variant(splits: str, variant: str, seeds: str, threads: int, extra: list
         raise SystemExit(f"variant {variant} needs --retrieval CORPUS (benchmarks/retrieval_corpus.py)")
     if train_seed is not None:
         extra = ["--train-seed", str(train_seed), *extra]
-    cmd = [str(Path(sys.executable).parent / "kecpm"), "train", *SPLITS[splits], *VARIANTS[variant], "--seeds", seeds,
+    # select_window became 3 by default (session 15); the variants without -win3 keep 1, as they were measured
+    pin = [] if "train.select_window=3" in VARIANTS[variant] else ["--set", "train.select_window=1"]
+    cmd = [str(Path(sys.executable).parent / "kecpm"), "train", *SPLITS[splits], *pin, *VARIANTS[variant], "--seeds", seeds,
            "--threads", str(threads), "--out", str(out), "--name", name, *extra]
     print("$ kecpm", " ".join(cmd[1:]), flush=True)
     subprocess.run(cmd, check=True)

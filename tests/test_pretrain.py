@@ -62,3 +62,20 @@ def test_pretrain_without_test_scores_then_scores_the_cached_model(shared_data, 
     assert again == path and (path / "config.json").stat().st_mtime_ns == saved  # not trained again
     assert set(record["test_by_dataset"]) == {"twitter2017"} and record["n_test"] == 6
     assert 0 <= record["test_by_dataset"]["twitter2017"]["entity_f1"] <= 1
+
+
+def test_the_entity_models_cache_key_survives_the_select_window_default() -> None:
+    """``train.select_window`` became 3 by default; the entity model keeps 1 (3 epochs leave no window),
+    and its cache key is the one it had before the change, so cached entity models stay found."""
+    import json
+
+    from kecpm.hashing import sha256_bytes
+    from kecpm.pretrain import cache_key, default_configs
+
+    model, args = default_configs()
+    files = {"twitter2017": {"train": "a", "val": "b", "test": "c"}}
+    assert args.select_window == 1
+    before = {"files": files, "model": model.non_default({"word_shapes": False, "knowledge_mentions": False}),
+              "train": {"epochs": 3, "batch_size": 16, "min_epochs": 3, "patience": 0}}
+    assert cache_key(files, model, args) == sha256_bytes(json.dumps(before, sort_keys=True).encode())[:16]
+    assert cache_key(files, model, args.replace(select_window=3)) != cache_key(files, model, args)
