@@ -76,6 +76,11 @@ class ModelConfig(Config):
               "reader). false = the knowledge only anchors mentions (knowledge_mentions, knowledge_hints) and the side "
               "sequence holds the caption alone: prediction with knowledge about 2x faster, but -1.6 rel-strict at K=5 and -0.9 "
               "entity F1 on the paper's splits (docs/benchmarks.md).")
+    inline_knowledge_tokens: int = option(
+        0, "Subword budget of the knowledge sentences (the ones the model sees, filtered) appended to the text "
+           "sequence, [CLS] text [SEP] knowledge [SEP], so the trainable encoder reads them with the text in its "
+           "self-attention, as the paper's template does (0 = off; nothing is appended without use_knowledge). "
+           "The knowledge tokens are no words: no entity spans there. Knowledge dropout hides them too.")
     knowledge_hints: bool = option(
         False, "Span features: a learned vector per entity type, zero at first, for spans that a stage-1 entity hint "
                "(gen-knowledge --format hints) names with that type: how far to trust the LLM's types "
@@ -133,6 +138,8 @@ class ModelConfig(Config):
             self.task = Task(self.task)
         except ValueError:
             raise ConfigError(f"task: {self.task!r} is not one of {', '.join(t.value for t in Task)}") from None
+        if self.inline_knowledge_tokens < 0:
+            raise ConfigError(f"inline_knowledge_tokens must be >= 0 (0 = off), got {self.inline_knowledge_tokens}")
         for name in ("soft_prompt_tokens", "max_span_width", "max_text_tokens", "max_knowledge_tokens",
                      "max_caption_tokens"):
             if getattr(self, name) < (0 if name == "soft_prompt_tokens" else 1):

@@ -65,7 +65,8 @@ class PostEncoder(nn.Module):
         self.layout = InputLayout(self.tokenizer, config.max_text_tokens, config.max_caption_tokens,
                                   config.max_knowledge_tokens, use_caption=config.use_image,
                                   use_knowledge=config.use_knowledge, filter_knowledge=config.filter_knowledge,
-                                  knowledge_in_side=config.knowledge_in_side, index_sentences=config.reads_sentences)
+                                  knowledge_in_side=config.knowledge_in_side, index_sentences=config.reads_sentences,
+                                  inline_knowledge_tokens=config.inline_knowledge_tokens)
         # zeros, no RNG draw: with word_shapes off nothing else in the model changes
         self.shapes = nn.Parameter(torch.zeros(len(SHAPES), self.hidden)) if config.word_shapes else None
         self.soft = SoftPrompt(config.soft_prompt_tokens, self.hidden) if config.soft_prompt_tokens else None
@@ -114,6 +115,11 @@ class PostEncoder(nn.Module):
         if self.shapes is not None:
             emb = emb + self.shapes[batch.shape_ids]
         mask = batch.text_mask
+        # knowledge in the text sequence: its dropout draw comes first and holds for every reader of the knowledge
+        inline = batch.text_know is not None
+        drop = knowledge_drop(self.config.knowledge_dropout, len(emb), self.training) if inline else None
+        if drop is not None:
+            mask = mask * (1 - batch.text_know * drop.to(mask.device).long().unsqueeze(1))
         prefix = []
         if self.soft is not None:
             prefix.append(self.soft(len(emb)))
@@ -136,8 +142,9 @@ class PostEncoder(nn.Module):
         else:
             fuse = self.fusion is not None and batch.side_ids is not None
             # one knowledge-dropout draw per batch, where it always was (nothing between draws random numbers)
-            drop = knowledge_drop(self.config.knowledge_dropout, len(states), self.training) \
-                if fuse or batch.has_knowledge is not None else None
+            if not inline:
+                drop = knowledge_drop(self.config.knowledge_dropout, len(states), self.training) \
+                    if fuse or batch.has_knowledge is not None else None
             if fuse:
                 side = self.side_states(batch.side_ids, batch.side_mask)
                 keys = visible_keys(batch.side_mask, batch.know_mask, drop)

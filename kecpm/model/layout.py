@@ -8,7 +8,9 @@ Physically the post is encoded as two sequences by the same encoder:
 
 - the *text sequence*: ``[soft prompt][visual prefix] [CLS] text [SEP]``; its tokens never attend to
   caption or knowledge (as with an attention mask that hides the side tokens from the text), so
-  knowledge cannot disturb the text's own encoding;
+  knowledge cannot disturb the text's own encoding; with ``inline_knowledge_tokens`` the knowledge
+  sentences are appended, ``[CLS] text [SEP] knowledge [SEP]``, and read by the trainable encoder with
+  the text (the paper's template), cut to that many subwords;
 - the *side sequence*: ``[CLS] caption [SEP] knowledge [SEP]``, read by the text tokens through a
   gated cross-attention whose gate starts at 0 (see ``fusion.py``).
 
@@ -51,6 +53,7 @@ class Batch:
     know_mask: torch.Tensor | None = None  # (B, Ls): 1 on knowledge tokens (dropout targets)
     side_sentence: torch.Tensor | None = None  # (B, Ls): knowledge sentence of each side token, -1 elsewhere
     # (only with pair_sentences, kecpm.model.pair_sentences)
+    text_know: torch.Tensor | None = None  # (B, Lt): 1 on the knowledge appended to the text (inline_knowledge_tokens)
     has_knowledge: list[bool] | None = None  # per post, knowledge kept outside the side sequence (knowledge_in_side off)
     visual_ids: torch.Tensor | None = None  # (B, Lv): MoRe's visual expert's side sequence (kecpm.model.experts)
     visual_mask: torch.Tensor | None = None  # (B, Lv)
@@ -93,7 +96,8 @@ class InputLayout:
 
     def __init__(self, tokenizer, max_text_tokens: int, max_caption_tokens: int,
                  max_knowledge_tokens: int, use_caption: bool, use_knowledge: bool,
-                 filter_knowledge: bool = False, knowledge_in_side: bool = True, index_sentences: bool = False) -> None:
+                 filter_knowledge: bool = False, knowledge_in_side: bool = True, index_sentences: bool = False,
+                 inline_knowledge_tokens: int = 0) -> None:
         self.tok = tokenizer
         self.max_text = max_text_tokens
         self.max_caption = max_caption_tokens
@@ -103,6 +107,7 @@ class InputLayout:
         self.filter_knowledge = filter_knowledge
         self.knowledge_in_side = knowledge_in_side
         self.index_sentences = index_sentences  # Batch.side_sentence (pair / span sentences)
+        self.max_inline = inline_knowledge_tokens
 
     def _text(self, tokens: list[str]) -> tuple[list[int], list[int], int, list[int]]:
         ids, widx, shapes = [self.tok.cls_token_id], [-1], [0]
@@ -115,6 +120,12 @@ class InputLayout:
             widx += [w] * len(sub)
             shapes += [word_shape(word)] * len(sub)
         return ids + [self.tok.sep_token_id], widx + [-1], len(tokens), shapes + [0]
+
+    def _inline(self, post: Post) -> list[int]:
+        """The knowledge appended to the text sequence: its subwords and a closing [SEP] (none without any)."""
+        sentences = self.knowledge_sentences(post) if self.max_inline else []
+        know = self.tok.encode(" ".join(sentences), add_special_tokens=False)[: self.max_inline] if sentences else []
+        return know + [self.tok.sep_token_id] if know else []
 
     def _side(self, post: Post) -> tuple[list[int], list[int]]:
         sentences = self.knowledge_sentences(post) if self.knowledge_in_side else []
@@ -165,6 +176,10 @@ class InputLayout:
 
     def __call__(self, posts: list[Post], use_image: bool = False) -> Batch:
         texts = [self._text(p.tokens) for p in posts]
+        inline = [self._inline(p) for p in posts]
+        if any(inline):
+            texts = [(ids + k, words + [-1] * len(k), n, shapes + [0] * len(k))
+                     for (ids, words, n, shapes), k in zip(texts, inline, strict=True)]
         pad = self.tok.pad_token_id or 0
         text_ids = pad_rows([t[0] for t in texts], pad)
         batch = Batch(
@@ -176,6 +191,9 @@ class InputLayout:
             image_paths=[p.image_path for p in posts] if use_image else None,
             post_ids=[p.id for p in posts],
         )
+        if any(inline):
+            batch.text_know = pad_rows([[0] * (len(t[0]) - len(k)) + [1] * len(k) for t, k in zip(texts, inline,
+                                                                                                 strict=True)], 0)
         if self.has_side:
             sides = [self._side(p) for p in posts]
             batch.side_ids, batch.side_mask, batch.know_mask = self.pad_sides(sides)

@@ -47,3 +47,38 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA device"):
             resolve_device("cuda")
+
+
+def test_inline_knowledge_changes_only_posts_with_knowledge_and_drops_with_it(make_model, tiny_posts):
+    """``inline_knowledge_tokens`` adds no parameters: a post without knowledge is encoded exactly as before,
+    one with knowledge differently (the encoder reads it), and knowledge dropout hides the appended tokens
+    (dropout 1.0 in training = the post without knowledge)."""
+    from dataclasses import replace
+
+    with_k = replace(tiny_posts[0], knowledge=["Obama was the president of the United States."])
+    without = replace(tiny_posts[1], knowledge=None)
+    plain, inline = make_model(), make_model(inline_knowledge_tokens=32)
+    assert set(plain.state_dict()) == set(inline.state_dict())
+    inline.load_state_dict(plain.state_dict())
+    for m in (plain, inline):
+        m.eval()
+    enc = {name: m.encoder(m.encoder.batch([with_k, without])) for name, m in (("plain", plain), ("inline", inline))}
+    n1 = enc["plain"].n_words[1]
+    assert torch.allclose(enc["plain"].words[1, :n1], enc["inline"].words[1, :n1], atol=1e-5)
+    assert not torch.allclose(enc["plain"].words[0], enc["inline"].words[0], atol=1e-3)
+    hidden = make_model(inline_knowledge_tokens=32, knowledge_dropout=0.999, head_dropout=0.0)
+    hidden.load_state_dict(plain.state_dict())
+    hidden.train()
+    hidden.encoder.text.eval()  # no encoder dropout: only the knowledge dropout differs
+    torch.manual_seed(1)
+    dropped = hidden.encoder(hidden.encoder.batch([with_k]))
+    ref = inline.encoder(_inline_masked(inline, with_k))
+    assert dropped.know_visible == [False]
+    assert torch.allclose(dropped.words[0], ref.words[0], atol=1e-5)
+
+
+def _inline_masked(model, post):  # noqa: ANN001, ANN201
+    """``post``'s encoding by ``model`` (eval) with its inline knowledge masked out, by hand."""
+    batch = model.encoder.batch([post])
+    batch.text_mask = batch.text_mask * (1 - batch.text_know)
+    return batch

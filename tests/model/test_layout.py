@@ -51,3 +51,23 @@ def test_knowledge_filter_keeps_sentences_about_the_post(minilm_path, tiny_posts
     tok = AutoTokenizer.from_pretrained(minilm_path)
     n = len(tok.encode(" ".join(sents[0::2]), add_special_tokens=False))
     assert int(kept.know_mask[0].sum()) == n < int(full.know_mask[0].sum())
+
+
+def test_inline_knowledge_follows_the_text_and_is_no_word(minilm_path, tiny_posts):
+    """``inline_knowledge_tokens``: ``[CLS] text [SEP] knowledge [SEP]``, the knowledge cut to the budget, marked
+    in ``text_know`` and outside every word; a post without knowledge keeps its plain text sequence."""
+    know = ["Barack Obama was US president and lived in Washington for eight years."]
+    posts = [replace(tiny_posts[0], knowledge=know), replace(tiny_posts[1], knowledge=None)]
+    plain = _layout(minilm_path)(posts)
+    b = _layout(minilm_path, inline_knowledge_tokens=6)(posts)
+    tok = AutoTokenizer.from_pretrained(minilm_path)
+    n0 = int(plain.text_mask[0].sum())
+    assert b.text_ids[0, :n0].tolist() == plain.text_ids[0, :n0].tolist()  # the text part is unchanged
+    assert b.text_ids[0, n0:n0 + 6].tolist() == tok.encode(know[0], add_special_tokens=False)[:6]
+    assert int(b.text_ids[0, n0 + 6]) == tok.sep_token_id
+    assert b.text_know[0, n0:n0 + 7].tolist() == [1] * 7  # the knowledge and its [SEP]
+    assert int(b.text_know[0].sum()) == 7 and int(b.text_know[1].sum()) == 0
+    assert b.word_index[0, n0:].max() == -1 and b.n_words == plain.n_words
+    n1 = int(plain.text_mask[1].sum())
+    assert b.text_ids[1, :n1].tolist() == plain.text_ids[1, :n1].tolist() and int(b.text_mask[1].sum()) == n1
+    assert _layout(minilm_path, inline_knowledge_tokens=6, use_knowledge=False)(posts).text_know is None
