@@ -105,6 +105,10 @@ VARIANTS |= {f"{name}-win3": [*VARIANTS[name], *WIN3] for name in ("warm-shapes-
                                                                      "warm-shapes-noknow-min1-pipe",
                                                                      "warm-shapes-mentions-min1-pipe",
                                                                      "warm-shapes-mentions-min1-pipe-pairsent-spansent")}
+# both models read the knowledge with the text in the trainable encoder, [CLS] text [SEP] knowledge [SEP], as the
+# paper's template does (session 15, model.inline_knowledge_tokens; the filtered ChatGPT knowledge is <= 119 subwords)
+VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-inline-win3": [
+    *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-win3"], "--set", "model.inline_knowledge_tokens=128"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output
