@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 POSTS = "Elon Musk, the CEO of Tesla, met @JoeBiden in Washington yesterday.\nLionel Messi scores again for Inter Miami #MLS\n"
 STEP = re.compile(r"^== (.+) \((\d+)s\)$", re.M)
 TIMES = re.compile(r"^TIMES make_run=([\d.]+) predict=([\d.]+)$", re.M)
+COMMIT = re.compile(r"^COMMIT (\w+)$", re.M)  # the commit measured (the clone's), not this checkout's HEAD
 
 
 def measure(log: Path) -> None:
@@ -39,7 +40,11 @@ def measure(log: Path) -> None:
     (clone / ".venv").symlink_to(ROOT / ".venv")
     env = {**os.environ, "KECPM_CACHE": str(cache), "PYTHONPATH": str(clone), "KECPM_DATA": str(ROOT.parent / "shared" / "data")}
     (work / "posts.txt").write_text(POSTS, encoding="utf-8")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True,
+                            check=True).stdout.strip()
     with log.open("w", encoding="utf-8") as out:
+        out.write(f"COMMIT {commit}\n")
+        out.flush()
         t0 = time.perf_counter()
         subprocess.run(["make", "run"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT, check=True)
         t1 = time.perf_counter()
@@ -72,10 +77,13 @@ def main() -> None:
     for (name, s), (_, nxt) in zip(steps, [*steps[1:], ("end", round(make_run))], strict=True):
         print(f"{nxt - s:5d} s  {name}")
     print(f"make run {make_run:.0f} s + first prediction {predict:.0f} s = {make_run + predict:.0f} s")
+    provenance = stamp("python benchmarks/make_run_time.py", "fresh clone, empty KECPM_CACHE, "
+                       "venv installed; make run then kecpm predict MODEL posts.txt --knowledge auto")
+    measured = COMMIT.search(text)
+    if measured:
+        provenance["commit"] = measured.group(1)
     record("make_run.seconds", {"value": round(make_run + predict), "unit": "s", "make_run_s": round(make_run),
-                                "first_predict_s": round(predict), "log": str(log),
-                                **stamp("python benchmarks/make_run_time.py", "fresh clone, empty KECPM_CACHE, "
-                                        "venv installed; make run then kecpm predict MODEL posts.txt --knowledge auto")})
+                                "first_predict_s": round(predict), "log": str(log), **provenance})
 
 
 if __name__ == "__main__":
