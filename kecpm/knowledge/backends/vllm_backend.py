@@ -42,9 +42,9 @@ class VLLMOptions(Config):
                                        "the answer as JSON (much faster on CPU)")
     max_model_len: int = option(2048, "context length")
     memory: float = option(0.1, "gpu_memory_utilization (on CPU the share of RAM it reserves)")
-    dtype: str = option("auto", f"weights dtype: {' | '.join(DTYPES)} (auto = bfloat16 on AVX-512 CPUs and GPUs, "
-                                "else float32: without AVX-512, vLLM's bfloat16 linear layers fall back to a "
-                                "slow path)")
+    dtype: str = option("auto", f"weights dtype: {' | '.join(DTYPES)} (auto = the model's own on a GPU; on a CPU "
+                                "bfloat16 with AVX-512, else float32: without AVX-512 vLLM's bfloat16 linear "
+                                "layers fall back to a path about 4x slower)")
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
