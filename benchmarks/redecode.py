@@ -37,16 +37,23 @@ log = logging.getLogger("redecode")
 DECODING = ("entity_threshold", "relation_threshold", "min_triples", "relation_prior_shift", "relation_temperature")
 
 
+def test_posts(res: dict, use_knowledge: bool) -> list:
+    """The test posts of a finished seed (its results.json ``res``), with its knowledge file's knowledge attached
+    as kecpm.train.run.train_splits attaches it."""
+    test = read_posts(part_file(Path(res["split_dir"]), "test"))
+    if res.get("knowledge_file") and use_knowledge:
+        rows = read_records(res["knowledge_file"])
+        test = attach_knowledge(test, knowledge_map(rows), hints=hints_map(rows))
+    return test
+
+
 def redecode_seed(seed_dir: Path, out: Path, changes: dict[str, object], threads: int) -> dict:
     """Re-predict one seed folder's test posts with ``changes`` to its model's decoding; write ``out``."""
     res = read_json(seed_dir / "results.json")
     model = PromptModel.load(seed_dir / "model")
     checked = model.config.override(changes)  # validated and typed as a --set would be
     model.update_config(**{k: getattr(checked, k) for k in changes})
-    test = read_posts(part_file(Path(res["split_dir"]), "test"))
-    if res.get("knowledge_file") and model.config.use_knowledge:  # as kecpm.train.run.train_splits reads it
-        rows = read_records(res["knowledge_file"])
-        test = attach_knowledge(test, knowledge_map(rows), hints=hints_map(rows))
+    test = test_posts(res, model.config.use_knowledge)
     torch.set_num_threads(threads)
     preds = model.predict(test)
     scores = score(test, preds)

@@ -1,0 +1,73 @@
+"""A pipeline of one run's entity models and another run's relation models, scored on the test posts.
+
+In a pipeline run (``model.pipeline``) the two models train apart: the relation model on the gold entities, the
+entity model on the spans. So the entity models of run A with the relation models of run B are exactly the
+pipeline that training with A's options for the entity model and B's for the relation model would give, with no
+training. Each seed's pipeline folder references the two saved models; its test predictions, scores and
+``results.json`` make a new run that ``kecpm compare`` and ``benchmarks/train_fewshot.py --table-only`` read.
+
+    python benchmarks/recombine.py --entity runs/bench-v19/paper-...-inline-win3-t1 \\
+        --relation runs/bench-v16/paper-...-pairsent-win3-t1 --out runs/bench-v19/paper-...-entinline-win3-t1
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+from redecode import test_posts
+
+from kecpm.compare import seed_runs
+from kecpm.data.jsonl import read_json, write_jsonl
+from kecpm.evaluate import score
+from kecpm.model.pipeline import PipelineModel, write_pipeline_folder
+from kecpm.results import summary, write_results, write_summary
+
+log = logging.getLogger("recombine")
+
+
+def recombine_seed(entity_seed: Path, relation_seed: Path, out: Path) -> dict:
+    """Score the pipeline of ``entity_seed``'s entity model and ``relation_seed``'s relation model; write ``out``."""
+    ent, rel = read_json(entity_seed / "results.json"), read_json(relation_seed / "results.json")
+    if (ent.get("split_dir"), ent.get("seed")) != (rel.get("split_dir"), rel.get("seed")):
+        raise SystemExit(f"{entity_seed} and {relation_seed} were trained on different splits "
+                         f"({ent.get('split_dir')} seed {ent.get('seed')} vs {rel.get('split_dir')} seed {rel.get('seed')})")
+    write_pipeline_folder(out / "model", entity_seed / "entity" / "model", relation_seed / "relation" / "model")
+    model = PipelineModel.load(out / "model")
+    test = test_posts(rel, use_knowledge=True)  # each model reads the knowledge only if its config says so
+    preds = model.predict(test)
+    scores = score(test, preds)
+    write_jsonl(out / "predictions.jsonl", preds)
+    (out / "config.json").write_text((relation_seed / "config.json").read_text(encoding="utf-8"), encoding="utf-8")
+    record = dict(rel)  # the relation model is B's: its accuracy with gold entities is unchanged
+    record.update(test=summary(scores), test_scores=scores.to_dict(),
+                  pipeline={"entity": ent["pipeline"]["entity"], "relation": rel["pipeline"]["relation"]},
+                  recombined={"entity": str(entity_seed), "relation": str(relation_seed)})
+    write_results(out / "results.json", record)
+    return record
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--entity", required=True, type=Path, help="pipeline run whose entity models are taken")
+    ap.add_argument("--relation", required=True, type=Path, help="pipeline run whose relation models are taken")
+    ap.add_argument("--out", required=True, type=Path, help="the new run folder")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(args.threads)
+    relation = {s.dir.name: s.dir for s in seed_runs(args.relation)}
+    for seed in seed_runs(args.entity):
+        if seed.dir.name not in relation:
+            log.warning("%s: no %s in %s, skipped", seed.dir, seed.dir.name, args.relation)
+            continue
+        rec = recombine_seed(seed.dir, relation[seed.dir.name], args.out / seed.dir.name)
+        log.info("%s: rel-strict %.1f, entity %.1f", args.out / seed.dir.name, 100 * rec["test"]["rel_strict_f1"],
+                 100 * rec["test"]["entity_f1"])
+    write_summary(args.out)
+
+
+if __name__ == "__main__":
+    main()
