@@ -29,8 +29,9 @@ log = logging.getLogger("recombine")
 
 
 def recombine_seed(entity_seed: Path, relation_seed: Path, out: Path) -> dict:
-    """Score the pipeline of ``entity_seed``'s entity model and ``relation_seed``'s relation model; write ``out``."""
-    ent, rel = read_json(entity_seed / "results.json"), read_json(relation_seed / "results.json")
+    """Score the pipeline of ``entity_seed``'s entity model (``entity/``, trained) and ``relation_seed``'s relation
+    model (a finished pipeline seed); write ``out``."""
+    ent, rel = read_json(entity_seed / "entity" / "results.json"), read_json(relation_seed / "results.json")
     if (ent.get("split_dir"), ent.get("seed")) != (rel.get("split_dir"), rel.get("seed")):
         raise SystemExit(f"{entity_seed} and {relation_seed} were trained on different splits "
                          f"({ent.get('split_dir')} seed {ent.get('seed')} vs {rel.get('split_dir')} seed {rel.get('seed')})")
@@ -43,7 +44,8 @@ def recombine_seed(entity_seed: Path, relation_seed: Path, out: Path) -> dict:
     (out / "config.json").write_text((relation_seed / "config.json").read_text(encoding="utf-8"), encoding="utf-8")
     record = dict(rel)  # the relation model is B's: its accuracy with gold entities is unchanged
     record.update(test=summary(scores), test_scores=scores.to_dict(),
-                  pipeline={"entity": ent["pipeline"]["entity"], "relation": rel["pipeline"]["relation"]},
+                  pipeline={"entity": {k: ent.get(k) for k in rel["pipeline"]["entity"]},
+                            "relation": rel["pipeline"]["relation"]},
                   recombined={"entity": str(entity_seed), "relation": str(relation_seed)})
     write_results(out / "results.json", record)
     return record
@@ -58,12 +60,12 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
-    relation = {s.dir.name: s.dir for s in seed_runs(args.relation)}
-    for seed in seed_runs(args.entity):
-        if seed.dir.name not in relation:
-            log.warning("%s: no %s in %s, skipped", seed.dir, seed.dir.name, args.relation)
+    for seed in seed_runs(args.relation):  # an entity model counts once trained (before its pipeline is scored)
+        entity = args.entity / seed.dir.name
+        if not (entity / "entity" / "results.json").exists():
+            log.warning("%s: no trained entity model in %s, skipped", seed.dir.name, entity)
             continue
-        rec = recombine_seed(seed.dir, relation[seed.dir.name], args.out / seed.dir.name)
+        rec = recombine_seed(entity, seed.dir, args.out / seed.dir.name)
         log.info("%s: rel-strict %.1f, entity %.1f", args.out / seed.dir.name, 100 * rec["test"]["rel_strict_f1"],
                  100 * rec["test"]["entity_f1"])
     write_summary(args.out)
