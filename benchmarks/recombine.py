@@ -20,6 +20,7 @@ import torch
 from redecode import test_posts
 
 from kecpm.compare import seed_runs
+from kecpm.data.errors import DataError
 from kecpm.data.jsonl import read_json, write_jsonl
 from kecpm.evaluate import score
 from kecpm.model.pipeline import PipelineModel, write_pipeline_folder
@@ -31,7 +32,10 @@ log = logging.getLogger("recombine")
 def recombine_seed(entity_seed: Path, relation_seed: Path, out: Path) -> dict:
     """Score the pipeline of ``entity_seed``'s entity model (``entity/``, trained) and ``relation_seed``'s relation
     model (a finished pipeline seed); write ``out``."""
-    ent, rel = read_json(entity_seed / "entity" / "results.json"), read_json(relation_seed / "results.json")
+    rel = read_json(relation_seed / "results.json")
+    if "pipeline" not in rel:
+        raise SystemExit(f"{relation_seed}: not a pipeline run (kecpm train --pipeline), so no relation model of its own")
+    ent = read_json(entity_seed / "entity" / "results.json")
     if (ent.get("split_dir"), ent.get("seed")) != (rel.get("split_dir"), rel.get("seed")):
         raise SystemExit(f"{entity_seed} and {relation_seed} were trained on different splits "
                          f"({ent.get('split_dir')} seed {ent.get('seed')} vs {rel.get('split_dir')} seed {rel.get('seed')})")
@@ -42,10 +46,14 @@ def recombine_seed(entity_seed: Path, relation_seed: Path, out: Path) -> dict:
     scores = score(test, preds)
     write_jsonl(out / "predictions.jsonl", preds)
     (out / "config.json").write_text((relation_seed / "config.json").read_text(encoding="utf-8"), encoding="utf-8")
+    part = rel["pipeline"]["relation"]
     record = dict(rel)  # the relation model is B's: its accuracy with gold entities is unchanged
+    # the run-level facts that sum both models, as kecpm.train.pipeline.train_pipeline_seed sums them
     record.update(test=summary(scores), test_scores=scores.to_dict(),
-                  pipeline={"entity": {k: ent.get(k) for k in rel["pipeline"]["entity"]},
-                            "relation": rel["pipeline"]["relation"]},
+                  pipeline={"entity": {k: ent.get(k) for k in rel["pipeline"]["entity"]}, "relation": part},
+                  train_seconds=ent["train_seconds"] + part["train_seconds"],
+                  seconds_per_epoch=ent["seconds_per_epoch"] + part["seconds_per_epoch"],
+                  epochs_run=ent["epochs_run"] + part["epochs_run"], gate_openness=model.gate_openness(),
                   recombined={"entity": str(entity_seed), "relation": str(relation_seed)})
     write_results(out / "results.json", record)
     return record
@@ -60,14 +68,19 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
-    for seed in seed_runs(args.relation):  # an entity model counts once trained (before its pipeline is scored)
-        entity = args.entity / seed.dir.name
-        if not (entity / "entity" / "results.json").exists():
-            log.warning("%s: no trained entity model in %s, skipped", seed.dir.name, entity)
-            continue
-        rec = recombine_seed(entity, seed.dir, args.out / seed.dir.name)
-        log.info("%s: rel-strict %.1f, entity %.1f", args.out / seed.dir.name, 100 * rec["test"]["rel_strict_f1"],
-                 100 * rec["test"]["entity_f1"])
+    if not args.entity.is_dir():
+        ap.error(f"{args.entity}: no such run folder")
+    try:
+        for seed in seed_runs(args.relation):  # an entity model counts once trained (before its pipeline is scored)
+            entity = args.entity / seed.dir.name
+            if not (entity / "entity" / "results.json").exists():
+                log.warning("%s: no trained entity model in %s, skipped", seed.dir.name, entity)
+                continue
+            rec = recombine_seed(entity, seed.dir, args.out / seed.dir.name)
+            log.info("%s: rel-strict %.1f, entity %.1f", args.out / seed.dir.name, 100 * rec["test"]["rel_strict_f1"],
+                     100 * rec["test"]["entity_f1"])
+    except (DataError, FileNotFoundError) as e:  # as benchmarks/redecode.py reports them
+        ap.error(str(e))
     write_summary(args.out)
 
 
