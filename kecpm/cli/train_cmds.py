@@ -86,6 +86,7 @@ def train(
     min_epochs: int | None = config_flag(TC, "min_epochs", "--min-epochs"),
     max_minutes: float | None = config_flag(TC, "max_minutes", "--max-minutes"),
     threads: int | None = config_flag(TC, "threads", "--threads"),
+    workers: int | None = config_flag(TC, "workers", "--workers"),
     device: str | None = config_flag(TC, "device", "--device"),
     train_seed: int | None = typer.Option(None, help="Training seed (default: each split's seed)."),
     unlabelled: str | None = config_flag(AC, "unlabelled", "--unlabelled"),
@@ -111,6 +112,8 @@ def train(
       kecpm train --shots 5 --retrieval runs/corpus.jsonl --experts mix   # MoRe: retrieved passages, two experts
 
       kecpm train --shots 5 --pipeline --init-from "$(kecpm pretrain-entities)"   # entity model + relation model
+
+      kecpm train --shots 5 --pipeline --workers 2   # the seeds' models trained 2 at a time (1 thread each on 2 cores)
     """
     from kecpm.config import merge_sections
     from kecpm.data.folders import find_seed_splits
@@ -121,7 +124,8 @@ def train(
                        "experts": experts, "use_knowledge": False if no_knowledge else None,
                        "use_image": False if no_image else None, "soft_prompt_tokens": 0 if no_soft_prompt else None},
              "train": {"epochs": epochs, "batch_size": batch_size, "patience": patience, "min_epochs": min_epochs,
-                       "max_minutes": max_minutes, "threads": threads, "device": device, "seed": train_seed},
+                       "max_minutes": max_minutes, "threads": threads, "workers": workers, "device": device,
+                       "seed": train_seed},
              "adapt": {"unlabelled": unlabelled, "self_train_rounds": self_train}}
     sections = merge_sections(config, overrides, SECTIONS, flags)
     # the label schema always comes from the training posts (and the retrieval corpus's hash from the corpus),

@@ -24,6 +24,7 @@ from kecpm.model.pipeline import PipelineModel, write_pipeline_folder
 from kecpm.model.tasks import Task
 from kecpm.results import summary, write_results
 from kecpm.train.config import TrainConfig
+from kecpm.train.parallel import Job
 
 log = logging.getLogger(__name__)
 PART_KEYS = ("test", "best_epoch", "selected_on", "best_val", "epochs_run", "stopped", "train_seconds",
@@ -37,13 +38,12 @@ def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
             "relation": model_config.replace(pipeline=False, task=Task.MRE, relation_negatives=0, span_sentences=False)}
 
 
-def train_pipeline_seed(train: list[Post], val: list[Post], test: list[Post], model_config: ModelConfig,
-                        args: TrainConfig, out_dir: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train both models of a pipeline (or resume them), score the pipeline on ``test``, write ``out_dir``."""
+def _begin(out: Path, model_config: ModelConfig, args: TrainConfig, extra: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The results of a finished pipeline seed in ``out``, else None after writing its config.json (a
+    ConfigError when ``out`` holds a run made with other options)."""
     from kecpm.train.adapt import AdaptConfig
-    from kecpm.train.run import check_same_run, train_seed
+    from kecpm.train.run import check_same_run
 
-    out = Path(out_dir)
     check_same_run(out, model_config, args, AdaptConfig())
     if (out / "results.json").exists():
         log.info("%s: already done, skipping", out)
@@ -51,6 +51,30 @@ def train_pipeline_seed(train: list[Post], val: list[Post], test: list[Post], mo
     with atomic_write(out / "config.json") as fh:
         json.dump({"model": model_config.to_dict(), "train": args.to_dict(), "adapt": AdaptConfig().to_dict(),
                    "run": extra or {}}, fh, indent=2)
+    return None
+
+
+def pipeline_part_jobs(train: list[Post], val: list[Post], test: list[Post], model_config: ModelConfig,
+                       args: TrainConfig, out_dir: str | Path, extra: dict[str, Any] | None = None) -> list[Job]:
+    """The two ``train_seed`` calls of an unfinished pipeline seed, to run apart (``train.workers``); none
+    when the seed is done. ``train_pipeline_seed`` then finds both models trained and joins them."""
+    from kecpm.train.run import train_seed
+
+    out = Path(out_dir)
+    if _begin(out, model_config, args, extra) is not None:
+        return []
+    return [(train_seed, (train, val, test, cfg, args, out / name, extra)) for name, cfg in part_configs(model_config).items()]
+
+
+def train_pipeline_seed(train: list[Post], val: list[Post], test: list[Post], model_config: ModelConfig,
+                        args: TrainConfig, out_dir: str | Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train both models of a pipeline (or resume them), score the pipeline on ``test``, write ``out_dir``."""
+    from kecpm.train.run import train_seed
+
+    out = Path(out_dir)
+    done = _begin(out, model_config, args, extra)
+    if done is not None:
+        return done
     parts = {name: train_seed(train, val, test, cfg, args, out / name, extra)
              for name, cfg in part_configs(model_config).items()}
     write_pipeline_folder(out / "model", out / "entity" / "model", out / "relation" / "model")

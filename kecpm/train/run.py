@@ -31,6 +31,7 @@ from kecpm.model.prior import relation_accuracy
 from kecpm.results import LABELS, summary, write_results
 from kecpm.train.adapt import AdaptConfig, adapt, read_unlabelled
 from kecpm.train.config import RUNTIME_OPTIONS, TrainConfig
+from kecpm.train.parallel import Job, run_jobs, threads_per_worker
 from kecpm.train.trainer import Trainer, set_seed
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: Train
     resolve_device(args.device)  # no CUDA where CUDA is asked for: one error line before any model loads
     if model_config.pipeline and adapt_config is not None and adapt_config.active:
         raise ConfigError("model.pipeline does not combine with --unlabelled (prior shift, self-training) yet")
-    records = []
+    calls: list[Job] = []
     for sp in splits:
         know = knowledge or sp.knowledge
         rows = read_records(know) if know and model_config.use_knowledge else None
@@ -163,18 +164,31 @@ def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: Train
                                          adapt_config.max_unlabelled, keep_entities="span" not in model_config.task_spec.heads)
         extra = {"seed": sp.seed, "split_dir": str(sp.dir), "knowledge_file": str(know) if know else None,
                  "knowledge_sources": sources, "encoder": model_config.encoder_path}
+        data = (parts["train"], parts["val"], parts["test"], model_config, seed_args, Path(run_dir) / f"seed{sp.seed}")
         if model_config.pipeline:
             from kecpm.train.pipeline import train_pipeline_seed
 
-            rec = train_pipeline_seed(parts["train"], parts["val"], parts["test"], model_config, seed_args,
-                                      Path(run_dir) / f"seed{sp.seed}", extra)
+            calls.append((train_pipeline_seed, (*data, extra)))
         else:
-            rec = train_seed(parts["train"], parts["val"], parts["test"], model_config, seed_args,
-                             Path(run_dir) / f"seed{sp.seed}", extra=extra, adapt_config=adapt_config,
-                             unlabelled=unlabelled)
+            calls.append((train_seed, (*data, extra, adapt_config, unlabelled)))
+    records = run_seed_jobs(calls, args)
+    for rec in records:
         t = rec["test"]
         shown = ("entity_f1",) if model_config.task_spec.metric == "entity_f1" else ("rel_strict_f1", "entity_f1")
-        log.info("seed %d: test %s (best epoch %d, %.0f s)", sp.seed,
+        log.info("seed %d: test %s (best epoch %d, %.0f s)", rec["seed"],
                  ", ".join(f"{LABELS[m]} {100 * t[m]:.1f}" for m in shown), rec["best_epoch"], rec["train_seconds"])
-        records.append(rec)
     return records
+
+
+def run_seed_jobs(calls: list[Job], args: TrainConfig) -> list[dict[str, Any]]:
+    """The seeds' training calls, in ``args.workers`` processes when more than one (kecpm.train.parallel); a
+    pipeline seed's two models are then trained as two jobs first, and the seed's call only joins them."""
+    if args.workers <= 1:
+        return [fn(*a) for fn, a in calls]
+    threads = threads_per_worker(args.workers, args.threads)
+    calls = [(fn, (*a[:4], a[4].replace(threads=threads, progress=False), *a[5:])) for fn, a in calls]
+    from kecpm.train.pipeline import pipeline_part_jobs, train_pipeline_seed
+
+    run_jobs([job for fn, a in calls if fn is train_pipeline_seed for job in pipeline_part_jobs(*a)],
+             args.workers, threads)
+    return run_jobs(calls, args.workers, threads)
