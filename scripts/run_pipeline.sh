@@ -3,7 +3,7 @@
 # Knobs (environment): KECPM_DATA (../shared/data), KECPM_SHOTS (5), KECPM_SEEDS ("17 67 97"),
 # KECPM_BACKEND (auto: vllm if installed; "import" takes the paper's knowledge with import-knowledge instead),
 # KECPM_LLM (smollm2), KECPM_EPOCHS, KECPM_MAX_MINUTES (5, per seed), KECPM_RUNS (runs),
-# KECPM_PIPELINE (1: an entity model and a relation model per seed, each with its own encoder, model.pipeline;
+# KECPM_WORKERS (2: models trained side by side, train.workers), KECPM_PIPELINE (1: an entity model and a relation model per seed, each with its own encoder, model.pipeline;
 # 0: one joint model), KECPM_REL_NEGATIVES (joint model only; 2: the relation head also trains on spans the span
 # head wrongly takes for entities, model.relation_negatives, measured at K=5; 0: gold entities only), KECPM_WARM_START (1: start from the entity model of `kecpm pretrain-entities`, trained once on the public
 # Twitter-2015/2017 NER data and cached; 0: start from the plain encoder), KECPM_PRETRAIN_EPOCHS (1; the
@@ -25,6 +25,7 @@ MAXMIN=${KECPM_MAX_MINUTES:-5}
 WARM=${KECPM_WARM_START:-1}
 NEG=${KECPM_REL_NEGATIVES:-2}
 PIPE=${KECPM_PIPELINE:-1}
+WORKERS=${KECPM_WORKERS:-2}
 if [ "$PIPE" = 1 ]; then how=(--pipeline); what="an entity model and a relation model per seed (KECPM_PIPELINE=1)"
 else how=(--set model.relation_negatives="$NEG"); what="one joint model per seed, relation head trained with $NEG wrong-entity spans per post (KECPM_PIPELINE=0, KECPM_REL_NEGATIVES)"; fi
 PRE_EPOCHS=${KECPM_PRETRAIN_EPOCHS:-1}
@@ -39,28 +40,36 @@ step "1/6 K=$K splits from $DATA/mnre, seeds $SEEDS"
 if [ "$K" = 5 ] && [ "$SEEDS" = "17 67 97" ]; then "$KECPM" build-splits --k 5 --data "$DATA/mnre" --check -q; fi
 
 dirs=(); for s in $SEEDS; do dirs+=("$SPLITS/seed$s"); done
+warm=(); start_from="the plain encoder (KECPM_WARM_START=0)"; pre_pid=
+if [ "$WARM" = 1 ]; then
+  step "2/6 entity model from the Twitter-2015/2017 NER train sets ($PRE_EPOCHS epochs, 1 thread; cached, a rerun is free), in the background beside step 3"
+  # a warm start needs neither the Twitter test scores nor the model's own thresholds; batches of similar
+  # length make the epoch about 15 % faster (the benchmarks' entity model has none of these three settings).
+  # It trains on one core while the LLM writes the knowledge on the other: the two steps overlap.
+  init_file=$(mktemp); trap 'rm -f "$init_file"; [ -z "$pre_pid" ] || kill "$pre_pid" 2>/dev/null || true' EXIT
+  "$KECPM" pretrain-entities --data-dir "$DATA" --epochs "$PRE_EPOCHS" --no-score-test --threads 1 \
+    --set train.tune_thresholds=false --set train.group_by_length=true > "$init_file" &
+  pre_pid=$!
+else
+  step "2/6 no entity model (KECPM_WARM_START=0)"
+fi
+
 if [ "$BACKEND" = import ]; then
-  step "2/6 knowledge imported from $DATA/fs-jmere (the paper's ChatGPT knowledge)"
+  step "3/6 knowledge imported from $DATA/fs-jmere (the paper's ChatGPT knowledge)"
   "$KECPM" import-knowledge "${dirs[@]}" --source "$DATA/fs-jmere"
 else
-  step "2/6 knowledge with $LLM ($BACKEND backend, $DEMOS demonstrations, $REFLECT); answers cached, a rerun is free"
+  step "3/6 knowledge with $LLM ($BACKEND backend, $DEMOS demonstrations, $REFLECT); answers cached, a rerun is free"
   "$KECPM" gen-knowledge "${dirs[@]}" --backend "$BACKEND" --model "$LLM" --n-demos "$DEMOS" "$REFLECT"
 fi
-
-warm=(); start_from="the plain encoder (KECPM_WARM_START=0)"
-if [ "$WARM" = 1 ]; then
-  step "3/6 entity model from the Twitter-2015/2017 NER train sets ($PRE_EPOCHS epochs; cached, a rerun is free)"
-  # a warm start needs neither the Twitter test scores nor the model's own thresholds; batches of similar
-  # length make the epoch about 15 % faster (the benchmarks' entity model has none of these three settings)
-  init=$("$KECPM" pretrain-entities --data-dir "$DATA" --epochs "$PRE_EPOCHS" --no-score-test \
-    --set train.tune_thresholds=false --set train.group_by_length=true)
-  warm=(--init-from "$init"); start_from="the entity model $init"
-else
-  step "3/6 no entity model (KECPM_WARM_START=0)"
+if [ -n "$pre_pid" ]; then
+  step "waiting for the entity model of step 2"
+  wait "$pre_pid" || { pre_pid=; echo "error: kecpm pretrain-entities failed (its messages are above)" >&2; exit 1; }
+  pre_pid=
+  init=$(tail -n 1 "$init_file"); warm=(--init-from "$init"); start_from="the entity model $init"
 fi
 
-step "4/6 train and score $what (at most $MAXMIN min per model; the best epoch is kept)"
-"$KECPM" train --shots "$K" --seeds "$SEEDS" --out "$RUNS" --name "mnre-K$K" --max-minutes "$MAXMIN" \
+step "4/6 train and score $what, $WORKERS at a time (at most $MAXMIN min per model; the best epoch is kept)"
+"$KECPM" train --shots "$K" --seeds "$SEEDS" --out "$RUNS" --name "mnre-K$K" --max-minutes "$MAXMIN" --workers "$WORKERS" \
   "${how[@]}" ${KECPM_EPOCHS:+--epochs "$KECPM_EPOCHS"} "${warm[@]}"
 
 step "5/6 evaluate the first seed's test predictions again with kecpm evaluate"
