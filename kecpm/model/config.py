@@ -12,6 +12,7 @@ from kecpm.model.tasks import TASKS, Task, TaskSpec
 from kecpm.packaged import default_encoder
 
 EXPERTS = ("text", "visual", "mix")  # MoRe's experts (kecpm.model.experts)
+PIPELINE_PARTS = ("entity", "relation")  # the two models of model.pipeline (kecpm.train.pipeline)
 TASK_DESCRIPTION = (
     "Find the people, organizations, locations and other named entities in this social media post "
     "and the relations between them."
@@ -81,6 +82,10 @@ class ModelConfig(Config):
            "sequence, [CLS] text [SEP] knowledge [SEP], so the trainable encoder reads them with the text in its "
            "self-attention, as the paper's template does (0 = off; nothing is appended without use_knowledge). "
            "The knowledge tokens are no words: no entity spans there. Knowledge dropout hides them too.")
+    inline_knowledge_in: str = option(
+        ",".join(PIPELINE_PARTS), "With pipeline: the models whose text sequence holds the inline knowledge "
+                                  "(inline_knowledge_tokens), 'entity', 'relation' or both comma-separated; 'entity' "
+                                  "measured best on the paper's splits (docs/benchmarks.md). Unused without pipeline.")
     knowledge_hints: bool = option(
         False, "Span features: a learned vector per entity type, zero at first, for spans that a stage-1 entity hint "
                "(gen-knowledge --format hints) names with that type: how far to trust the LLM's types "
@@ -140,6 +145,9 @@ class ModelConfig(Config):
             raise ConfigError(f"task: {self.task!r} is not one of {', '.join(t.value for t in Task)}") from None
         if self.inline_knowledge_tokens < 0:
             raise ConfigError(f"inline_knowledge_tokens must be >= 0 (0 = off), got {self.inline_knowledge_tokens}")
+        if not self.inline_parts or not set(self.inline_parts) <= set(PIPELINE_PARTS):
+            raise ConfigError(f"inline_knowledge_in: {self.inline_knowledge_in!r} is not 'entity', 'relation' or "
+                              "'entity,relation'")
         for name in ("soft_prompt_tokens", "max_span_width", "max_text_tokens", "max_knowledge_tokens",
                      "max_caption_tokens"):
             if getattr(self, name) < (0 if name == "soft_prompt_tokens" else 1):
@@ -189,6 +197,11 @@ class ModelConfig(Config):
         if self.retrieval and (self.ib_weight > 0 or self.align_weight > 0):
             raise ConfigError("retrieval (MoRe's experts) does not combine with the MMIB regularisers "
                               "(ib_weight, align_weight) yet")
+
+    @property
+    def inline_parts(self) -> list[str]:
+        """The pipeline models given the inline knowledge (``inline_knowledge_in`` split)."""
+        return [p.strip() for p in self.inline_knowledge_in.split(",") if p.strip()]
 
     def resolve_min_triples(self, train: Sequence[Post]) -> ModelConfig:
         """This config with ``min_triples`` -1 resolved from the training posts: 1 when the task has a relation

@@ -33,9 +33,14 @@ PART_KEYS = ("test", "best_epoch", "selected_on", "best_val", "epochs_run", "sto
 
 def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
     """The entity and relation models' configs of a pipeline config (each without the options only the other's head
-    reads, so that pipelines differing only in those train the same entity, or relation, model)."""
-    return {"entity": model_config.replace(pipeline=False, task=Task.MNER, relation_negatives=0, pair_sentences=False),
-            "relation": model_config.replace(pipeline=False, task=Task.MRE, relation_negatives=0, span_sentences=False)}
+    reads, and with the inline knowledge only where ``inline_knowledge_in`` puts it, so that pipelines differing
+    only in those train the same entity, or relation, model)."""
+    tasks = {"entity": (Task.MNER, {"pair_sentences": False}), "relation": (Task.MRE, {"span_sentences": False})}
+    default_in = ModelConfig().inline_knowledge_in
+    return {name: model_config.replace(pipeline=False, task=task, relation_negatives=0, **off, inline_knowledge_in=default_in,
+                                       inline_knowledge_tokens=model_config.inline_knowledge_tokens
+                                       if name in model_config.inline_parts else 0)
+            for name, (task, off) in tasks.items()}
 
 
 def _begin(out: Path, model_config: ModelConfig, args: TrainConfig, extra: dict[str, Any] | None) -> dict[str, Any] | None:

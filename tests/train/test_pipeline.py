@@ -1,0 +1,30 @@
+"""kecpm.train.pipeline: the two models' configs of a pipeline config."""
+
+from __future__ import annotations
+
+import pytest
+
+from kecpm.config import ConfigError
+from kecpm.model.config import ModelConfig
+from kecpm.model.tasks import Task
+from kecpm.train.pipeline import part_configs
+
+
+def test_inline_knowledge_goes_only_to_the_models_named():
+    both = part_configs(ModelConfig(pipeline=True, inline_knowledge_tokens=128))
+    entity = part_configs(ModelConfig(pipeline=True, inline_knowledge_tokens=128, inline_knowledge_in="entity"))
+    relation = part_configs(ModelConfig(pipeline=True, inline_knowledge_tokens=128, inline_knowledge_in=" relation"))
+    assert [c.inline_knowledge_tokens for c in both.values()] == [128, 128]
+    assert [c.inline_knowledge_tokens for c in entity.values()] == [128, 0]
+    assert [c.inline_knowledge_tokens for c in relation.values()] == [0, 128]
+    assert (entity["entity"].task, entity["relation"].task) == (Task.MNER, Task.MRE)
+    # a part's config does not carry the option, so the entity model of "entity" is the one of "entity,relation"
+    # (an earlier run's entity model is reused), and the relation model of "entity" the one without inline knowledge
+    assert entity["entity"] == both["entity"]
+    assert entity["relation"] == part_configs(ModelConfig(pipeline=True))["relation"]
+
+
+@pytest.mark.parametrize("value", ["", "entity,span", "relations"])
+def test_an_unknown_part_is_one_clear_error(value):
+    with pytest.raises(ConfigError, match="inline_knowledge_in"):
+        ModelConfig(pipeline=True, inline_knowledge_in=value)
