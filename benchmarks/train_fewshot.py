@@ -109,6 +109,10 @@ VARIANTS |= {f"{name}-win3": [*VARIANTS[name], *WIN3] for name in ("warm-shapes-
 # paper's template does (session 15, model.inline_knowledge_tokens; the filtered ChatGPT knowledge is <= 119 subwords)
 VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-inline-win3": [
     *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-win3"], "--set", "model.inline_knowledge_tokens=128"]}
+# the same, the knowledge inline in the entity model only (session 16, model.inline_knowledge_in): its entity model is
+# the -inline one's and its relation model the -pairsent-win3 one's
+VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-win3": [
+    *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-inline-win3"], "--set", "model.inline_knowledge_in=entity"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output
