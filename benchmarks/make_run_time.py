@@ -30,6 +30,17 @@ POSTS = "Elon Musk, the CEO of Tesla, met @JoeBiden in Washington yesterday.\nLi
 STEP = re.compile(r"^== (.+) \((\d+)s\)$", re.M)
 TIMES = re.compile(r"^TIMES make_run=([\d.]+) predict=([\d.]+)$", re.M)
 COMMIT = re.compile(r"^COMMIT (\w+)$", re.M)  # the commit measured (the clone's), not this checkout's HEAD
+CPU = re.compile(r"^CPU (.+)$", re.M)
+
+
+def cpu() -> str:
+    """This machine's CPU as the figure depends on it: model, cores, and whether it has AVX-512 (vLLM's
+    bfloat16 on a CPU needs it; without it stage 1 runs in float32)."""
+    info = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace") if Path("/proc/cpuinfo").exists() else ""
+    name = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
+    flags = re.search(r"^flags\s*:\s*(.+)$", info, re.M)
+    simd = "AVX-512" if flags and "avx512f" in flags.group(1).split() else "AVX2 (no AVX-512)"
+    return f"{name.group(1).strip() if name else 'unknown CPU'}, {os.cpu_count()} cores, {simd}"
 
 
 def measure(log: Path) -> None:
@@ -43,7 +54,7 @@ def measure(log: Path) -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True,
                             check=True).stdout.strip()
     with log.open("w", encoding="utf-8") as out:
-        out.write(f"COMMIT {commit}\n")
+        out.write(f"COMMIT {commit}\nCPU {cpu()}\n")
         out.flush()
         t0 = time.perf_counter()
         subprocess.run(["make", "run"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT, check=True)
@@ -82,6 +93,9 @@ def main() -> None:
     measured = COMMIT.search(text)
     if measured:
         provenance["commit"] = measured.group(1)
+    where = CPU.search(text)
+    if where:
+        provenance["cpu"] = where.group(1)
     record("make_run.seconds", {"value": round(make_run + predict), "unit": "s", "make_run_s": round(make_run),
                                 "first_predict_s": round(predict), "log": str(log), **provenance})
 

@@ -7,7 +7,7 @@
 # 0: one joint model), KECPM_REL_NEGATIVES (joint model only; 2: the relation head also trains on spans the span
 # head wrongly takes for entities, model.relation_negatives, measured at K=5; 0: gold entities only), KECPM_WARM_START (1: start from the entity model of `kecpm pretrain-entities`, trained once on the public
 # Twitter-2015/2017 NER data and cached; 0: start from the plain encoder), KECPM_PRETRAIN_EPOCHS (1; the
-# benchmarks' entity model has 3), KECPM_DEMOS (0 demonstrations: a test post's prompt is then the same for every
+# benchmarks' entity model has 3), KECPM_PRETRAIN_DATA (twitter2017; the benchmarks' has twitter2015,twitter2017), KECPM_DEMOS (0 demonstrations: a test post's prompt is then the same for every
 # seed and generated once), KECPM_REFLECT (0: no self-reflection pass). The last three keep a fresh run near
 # 20 minutes on a 2-core CPU; KECPM_PRETRAIN_EPOCHS=3 KECPM_DEMOS=2 KECPM_REFLECT=1 is the paper's full stage 1.
 set -euo pipefail
@@ -29,6 +29,7 @@ WORKERS=${KECPM_WORKERS:-2}
 if [ "$PIPE" = 1 ]; then how=(--pipeline); what="an entity model and a relation model per seed (KECPM_PIPELINE=1)"
 else how=(--set model.relation_negatives="$NEG"); what="one joint model per seed, relation head trained with $NEG wrong-entity spans per post (KECPM_PIPELINE=0, KECPM_REL_NEGATIVES)"; fi
 PRE_EPOCHS=${KECPM_PRETRAIN_EPOCHS:-1}
+PRE_DATA=${KECPM_PRETRAIN_DATA:-twitter2017}
 DEMOS=${KECPM_DEMOS:-0}
 REFLECT=--no-reflect; [ "${KECPM_REFLECT:-0}" = 1 ] && REFLECT=--reflect
 SPLITS=fewshot_splits/mnre/K$K
@@ -42,12 +43,13 @@ if [ "$K" = 5 ] && [ "$SEEDS" = "17 67 97" ]; then "$KECPM" build-splits --k 5 -
 dirs=(); for s in $SEEDS; do dirs+=("$SPLITS/seed$s"); done
 warm=(); start_from="the plain encoder (KECPM_WARM_START=0)"; pre_pid=
 if [ "$WARM" = 1 ]; then
-  step "2/6 entity model from the Twitter-2015/2017 NER train sets ($PRE_EPOCHS epochs, 1 thread; cached, a rerun is free), in the background beside step 3"
+  step "2/6 entity model from the NER train set of $PRE_DATA ($PRE_EPOCHS epochs, 1 thread; cached, a rerun is free), in the background beside step 3"
   # a warm start needs neither the Twitter test scores nor the model's own thresholds; batches of similar
   # length make the epoch about 15 % faster (the benchmarks' entity model has none of these three settings).
-  # It trains on one core while the LLM writes the knowledge on the other: the two steps overlap.
+  # It trains on one core while the LLM writes the knowledge on the other (OMP_NUM_THREADS=1 below: two
+  # threads each would fight over the two cores), so the two steps overlap.
   init_file=$(mktemp); trap 'rm -f "$init_file"; [ -z "$pre_pid" ] || kill "$pre_pid" 2>/dev/null || true' EXIT
-  "$KECPM" pretrain-entities --data-dir "$DATA" --epochs "$PRE_EPOCHS" --no-score-test --threads 1 \
+  "$KECPM" pretrain-entities --data "$PRE_DATA" --data-dir "$DATA" --epochs "$PRE_EPOCHS" --no-score-test --threads 1 \
     --set train.tune_thresholds=false --set train.group_by_length=true > "$init_file" &
   pre_pid=$!
 else
@@ -59,7 +61,7 @@ if [ "$BACKEND" = import ]; then
   "$KECPM" import-knowledge "${dirs[@]}" --source "$DATA/fs-jmere"
 else
   step "3/6 knowledge with $LLM ($BACKEND backend, $DEMOS demonstrations, $REFLECT); answers cached, a rerun is free"
-  "$KECPM" gen-knowledge "${dirs[@]}" --backend "$BACKEND" --model "$LLM" --n-demos "$DEMOS" "$REFLECT"
+  ${pre_pid:+env OMP_NUM_THREADS=1} "$KECPM" gen-knowledge "${dirs[@]}" --backend "$BACKEND" --model "$LLM" --n-demos "$DEMOS" "$REFLECT"
 fi
 if [ -n "$pre_pid" ]; then
   step "waiting for the entity model of step 2"

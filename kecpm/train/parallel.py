@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -42,19 +42,35 @@ def _init_worker(threads: int, level: int) -> None:
                         format="[%(asctime)s] %(levelname)-8s %(processName)s: %(message)s")
 
 
-def run_jobs(jobs: list[Job], workers: int, threads: int) -> list[Any]:
-    """Run ``fn(*args)`` for every job in at most ``workers`` processes with ``threads`` torch threads
-    each; the results in the jobs' order. One worker (or one job) runs them here, in order."""
-    if workers <= 1 or len(jobs) <= 1:
-        return [fn(*args) for fn, args in jobs]
-    n = min(workers, len(jobs))
-    log.info("%d jobs in %d worker processes of %d torch threads each", len(jobs), n, threads)
+def run_jobs(jobs: list[Job], workers: int, threads: int, before: list[list[Job]] | None = None) -> list[Any]:
+    """Run ``fn(*args)`` for every job in at most ``workers`` processes with ``threads`` torch threads each,
+    each job once its own ``before`` jobs have finished (those first, side by side with any other job);
+    the jobs' results in their order. One worker runs everything here, in order."""
+    before = before or [[] for _ in jobs]
+    if workers <= 1 or len(jobs) + sum(map(len, before)) <= 1:
+        results = []
+        for (fn, args), pre in zip(jobs, before, strict=True):
+            for first_fn, first_args in pre:
+                first_fn(*first_args)
+            results.append(fn(*args))
+        return results
+    n = min(workers, len(jobs) + sum(map(len, before)))
+    log.info("%d jobs in %d worker processes of %d torch threads each", len(jobs) + sum(map(len, before)), n, threads)
     pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_worker, initargs=(threads, logging.getLogger().getEffectiveLevel()))
-    futures: list[Future] = []
     try:
-        futures = [pool.submit(fn, *args) for fn, args in jobs]
-        return [f.result() for f in futures]
+        first = [[pool.submit(fn, *args) for fn, args in pre] for pre in before]
+        main: list[Future | None] = [None] * len(jobs)
+        while None in main:
+            for i, fs in enumerate(first):
+                if main[i] is None and all(f.done() for f in fs):
+                    for f in fs:
+                        f.result()  # a failed job raises here
+                    main[i] = pool.submit(jobs[i][0], *jobs[i][1])
+            waiting = [f for fs, m in zip(first, main, strict=True) if m is None for f in fs]
+            if waiting:
+                wait(waiting, return_when=FIRST_COMPLETED)
+        return [f.result() for f in main if f is not None]
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise

@@ -182,13 +182,12 @@ def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: Train
 
 def run_seed_jobs(calls: list[Job], args: TrainConfig) -> list[dict[str, Any]]:
     """The seeds' training calls, in ``args.workers`` processes when more than one (kecpm.train.parallel); a
-    pipeline seed's two models are then trained as two jobs first, and the seed's call only joins them."""
+    pipeline seed's two models are then two jobs of their own, and the seed's call, once both are done, only joins them."""
     if args.workers <= 1:
         return [fn(*a) for fn, a in calls]
     threads = threads_per_worker(args.workers, args.threads)
     calls = [(fn, (*a[:4], a[4].replace(threads=threads, progress=False), *a[5:])) for fn, a in calls]
     from kecpm.train.pipeline import pipeline_part_jobs, train_pipeline_seed
 
-    run_jobs([job for fn, a in calls if fn is train_pipeline_seed for job in pipeline_part_jobs(*a)],
-             args.workers, threads)
-    return run_jobs(calls, args.workers, threads)
+    before = [pipeline_part_jobs(*a) if fn is train_pipeline_seed else [] for fn, a in calls]
+    return run_jobs(calls, args.workers, threads, before)

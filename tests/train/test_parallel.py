@@ -51,3 +51,23 @@ def test_a_pipeline_trained_by_two_workers_equals_the_serial_run(tmp_path):
     # the parallel run resumes like any run: a second call finds every seed done
     again = CliRunner().invoke(app, [*common, "--name", "parallel", "--workers", "2"])
     assert again.exit_code == 0 and "already done" in again.output + str(again.stderr_bytes or "")
+
+
+def _touch(path: str) -> str:
+    with open(path, "w") as fh:
+        fh.write("done")
+    return path
+
+
+def _read_both(a: str, b: str) -> str:
+    with open(a) as fa, open(b) as fb:
+        return fa.read() + fb.read()
+
+
+def test_a_job_runs_after_its_own_first_jobs(tmp_path):
+    a, b, c = (str(tmp_path / n) for n in "abc")
+    jobs = [(_read_both, (a, b)), (_fail, (1,)), (_read_both, (c, c))]
+    before = [[(_touch, (a,)), (_touch, (b,))], [], [(_touch, (c,))]]
+    assert run_jobs(jobs, workers=2, threads=1, before=before) == ["donedone", 10, "donedone"]
+    with pytest.raises(ConfigError, match="job 2 failed"):  # a failed first job fails its job
+        run_jobs([(_fail, (1,))], workers=2, threads=1, before=[[(_fail, (2,))]])
