@@ -7,8 +7,8 @@
 # 0: one joint model), KECPM_REL_NEGATIVES (joint model only; 2: the relation head also trains on spans the span
 # head wrongly takes for entities, model.relation_negatives, measured at K=5; 0: gold entities only), KECPM_WARM_START (1: start from the entity model of `kecpm pretrain-entities`, trained once on the public
 # Twitter-2015/2017 NER data and cached; 0: start from the plain encoder), KECPM_PRETRAIN_EPOCHS (1; the
-# benchmarks' entity model has 3), KECPM_PRETRAIN_DATA (twitter2015,twitter2017; Twitter-2017 alone measured -4 rel-strict), KECPM_JSON_MODE (prefix: the
-# answer's JSON is started for the model, not grammar-constrained, about 1.5x faster on a CPU; grammar), KECPM_DEMOS (0 demonstrations: a test post's prompt is then the same for every
+# benchmarks' entity model has 3), KECPM_PRETRAIN_DATA (twitter2015,twitter2017; Twitter-2017 alone measured -4 rel-strict), KECPM_JSON_MODE (grammar; prefix, the
+# answer's JSON started for the model instead, measured -2.5 rel-strict in make run and no faster beside the entity model), KECPM_DEMOS (0 demonstrations: a test post's prompt is then the same for every
 # seed and generated once), KECPM_REFLECT (0: no self-reflection pass). The last three keep a fresh run near
 # 20 minutes on a 2-core CPU; KECPM_PRETRAIN_EPOCHS=3 KECPM_DEMOS=2 KECPM_REFLECT=1 is the paper's full stage 1.
 set -euo pipefail
@@ -31,7 +31,7 @@ if [ "$PIPE" = 1 ]; then how=(--pipeline); what="an entity model and a relation 
 else how=(--set model.relation_negatives="$NEG"); what="one joint model per seed, relation head trained with $NEG wrong-entity spans per post (KECPM_PIPELINE=0, KECPM_REL_NEGATIVES)"; fi
 PRE_EPOCHS=${KECPM_PRETRAIN_EPOCHS:-1}
 PRE_DATA=${KECPM_PRETRAIN_DATA:-twitter2015,twitter2017}
-JSON_MODE=${KECPM_JSON_MODE:-prefix}
+JSON_MODE=${KECPM_JSON_MODE:-grammar}
 DEMOS=${KECPM_DEMOS:-0}
 REFLECT=--no-reflect; [ "${KECPM_REFLECT:-0}" = 1 ] && REFLECT=--reflect
 SPLITS=fewshot_splits/mnre/K$K
