@@ -25,6 +25,7 @@ from kecpm.data.jsonl import read_json, write_jsonl
 from kecpm.evaluate import score
 from kecpm.model.pipeline import PipelineModel, write_pipeline_folder
 from kecpm.results import summary, write_results, write_summary
+from kecpm.train.pipeline import part_facts
 
 log = logging.getLogger("recombine")
 
@@ -46,14 +47,9 @@ def recombine_seed(entity_seed: Path, relation_seed: Path, out: Path) -> dict:
     scores = score(test, preds)
     write_jsonl(out / "predictions.jsonl", preds)
     (out / "config.json").write_text((relation_seed / "config.json").read_text(encoding="utf-8"), encoding="utf-8")
-    part = rel["pipeline"]["relation"]
     record = dict(rel)  # the relation model is B's: its accuracy with gold entities is unchanged
-    # the run-level facts that sum both models, as kecpm.train.pipeline.train_pipeline_seed sums them
-    record.update(test=summary(scores), test_scores=scores.to_dict(),
-                  pipeline={"entity": {k: ent.get(k) for k in rel["pipeline"]["entity"]}, "relation": part},
-                  train_seconds=ent["train_seconds"] + part["train_seconds"],
-                  seconds_per_epoch=ent["seconds_per_epoch"] + part["seconds_per_epoch"],
-                  epochs_run=ent["epochs_run"] + part["epochs_run"], gate_openness=model.gate_openness(),
+    record.update(test=summary(scores), test_scores=scores.to_dict(), gate_openness=model.gate_openness(),
+                  **part_facts({"entity": ent, "relation": rel["pipeline"]["relation"]}),
                   recombined={"entity": str(entity_seed), "relation": str(relation_seed)})
     write_results(out / "results.json", record)
     return record

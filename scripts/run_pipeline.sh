@@ -62,9 +62,8 @@ if [ "$BACKEND" = import ]; then
   step "3/6 knowledge imported from $DATA/fs-jmere (the paper's ChatGPT knowledge)"
   "$KECPM" import-knowledge "${dirs[@]}" --source "$DATA/fs-jmere"
 else
-  json=(); py="$(dirname "$KECPM")/python"  # the JSON mode is a vllm backend option (auto: vllm when installed)
-  if [ "$BACKEND" = vllm ] || { [ "$BACKEND" = auto ] && "$py" -c "import importlib.util as u, sys; sys.exit(u.find_spec('vllm') is None)" 2>/dev/null; }; then
-    json=(--set backend.json_mode="$JSON_MODE"); fi
+  # a vllm backend option: passed only when asked for (another backend then says it has no such option)
+  json=(); [ -n "${KECPM_JSON_MODE:-}" ] && json=(--set backend.json_mode="$JSON_MODE")
   step "3/6 knowledge with $LLM ($BACKEND backend, $DEMOS demonstrations, $REFLECT, JSON mode $JSON_MODE); answers cached, a rerun is free"
   ${pre_pid:+env OMP_NUM_THREADS=1} "$KECPM" gen-knowledge "${dirs[@]}" --backend "$BACKEND" --model "$LLM" --n-demos "$DEMOS" "$REFLECT" "${json[@]}"
 fi

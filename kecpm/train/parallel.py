@@ -47,15 +47,16 @@ def run_jobs(jobs: list[Job], workers: int, threads: int, before: list[list[Job]
     each job once its own ``before`` jobs have finished (those first, side by side with any other job);
     the jobs' results in their order. One worker runs everything here, in order."""
     before = before or [[] for _ in jobs]
-    if workers <= 1 or len(jobs) + sum(map(len, before)) <= 1:
+    total = len(jobs) + sum(map(len, before))
+    if workers <= 1 or total <= 1:
         results = []
         for (fn, args), pre in zip(jobs, before, strict=True):
             for first_fn, first_args in pre:
                 first_fn(*first_args)
             results.append(fn(*args))
         return results
-    n = min(workers, len(jobs) + sum(map(len, before)))
-    log.info("%d jobs in %d worker processes of %d torch threads each", len(jobs) + sum(map(len, before)), n, threads)
+    n = min(workers, total)
+    log.info("%d jobs in %d worker processes of %d torch threads each", total, n, threads)
     pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_worker, initargs=(threads, logging.getLogger().getEffectiveLevel()))
     try:

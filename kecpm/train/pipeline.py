@@ -29,6 +29,7 @@ from kecpm.train.parallel import Job
 log = logging.getLogger(__name__)
 PART_KEYS = ("test", "best_epoch", "selected_on", "best_val", "epochs_run", "stopped", "train_seconds",
              "seconds_per_epoch", "thresholds", "warm_start")
+SUMMED = ("epochs_run", "train_seconds", "seconds_per_epoch")  # a pipeline's figure is its two models' sum
 
 
 def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
@@ -36,11 +37,17 @@ def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
     reads, and with the inline knowledge only where ``inline_knowledge_in`` puts it, so that pipelines differing
     only in those train the same entity, or relation, model)."""
     tasks = {"entity": (Task.MNER, {"pair_sentences": False}), "relation": (Task.MRE, {"span_sentences": False})}
-    default_in = ModelConfig().inline_knowledge_in
+    default_in = ModelConfig.defaults()["inline_knowledge_in"]
     return {name: model_config.replace(pipeline=False, task=task, relation_negatives=0, **off, inline_knowledge_in=default_in,
                                        inline_knowledge_tokens=model_config.inline_knowledge_tokens
                                        if name in model_config.inline_parts else 0)
             for name, (task, off) in tasks.items()}
+
+
+def part_facts(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A pipeline's run-level facts from its two models' results: each model's own (``PART_KEYS``) and their sums."""
+    return {"pipeline": {name: {k: r.get(k) for k in PART_KEYS} for name, r in parts.items()},
+            **{k: sum(r[k] for r in parts.values()) for k in SUMMED}}
 
 
 def _begin(out: Path, model_config: ModelConfig, args: TrainConfig, extra: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -91,13 +98,11 @@ def train_pipeline_seed(train: list[Post], val: list[Post], test: list[Post], mo
     write_jsonl(out / "predictions.jsonl", preds)
     ent, rel = parts["entity"], parts["relation"]
     record = {"seed": (extra or {}).get("seed", args.seed), "train_seed": args.seed, "task": Task.JMERE.value,
-              "pipeline": {name: {k: r.get(k) for k in PART_KEYS} for name, r in parts.items()},
+              **part_facts(parts),
               "test": summary(scores) if test else None, "test_scores": scores.to_dict() if test else None,
               "best_epoch": rel["best_epoch"], "selected_on": "entity: entity_f1, relation: rel_strict_f1 (gold entities)",
-              "best_val": rel["best_val"], "epochs_run": ent["epochs_run"] + rel["epochs_run"], "stopped": rel["stopped"],
-              "history": rel["history"], "train_seconds": ent["train_seconds"] + rel["train_seconds"],
+              "best_val": rel["best_val"], "stopped": rel["stopped"], "history": rel["history"],
               "predict_posts_per_second": len(test) / max(pred_secs, 1e-9),
-              "seconds_per_epoch": ent["seconds_per_epoch"] + rel["seconds_per_epoch"],
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
               "thresholds": {**(ent.get("thresholds") or {}), **(rel.get("thresholds") or {})},
               "device": rel.get("device"), "rel_acc_gold_entities": rel["rel_acc_gold_entities"],

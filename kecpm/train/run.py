@@ -142,6 +142,8 @@ def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: Train
     resolve_device(args.device)  # no CUDA where CUDA is asked for: one error line before any model loads
     if model_config.pipeline and adapt_config is not None and adapt_config.active:
         raise ConfigError("model.pipeline does not combine with --unlabelled (prior shift, self-training) yet")
+    if args.workers > 1:  # each worker process: its share of the cores, no progress bars side by side
+        args = args.replace(threads=threads_per_worker(args.workers, args.threads), progress=False)
     calls: list[Job] = []
     for sp in splits:
         know = knowledge or sp.knowledge
@@ -181,13 +183,12 @@ def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: Train
 
 
 def run_seed_jobs(calls: list[Job], args: TrainConfig) -> list[dict[str, Any]]:
-    """The seeds' training calls, in ``args.workers`` processes when more than one (kecpm.train.parallel); a
-    pipeline seed's two models are then two jobs of their own, and the seed's call, once both are done, only joins them."""
+    """The seeds' training calls, in ``args.workers`` processes of ``args.threads`` torch threads when more than one
+    (kecpm.train.parallel); a pipeline seed's two models are then two jobs of their own, and the seed's call, once
+    both are done, only joins them."""
     if args.workers <= 1:
         return [fn(*a) for fn, a in calls]
-    threads = threads_per_worker(args.workers, args.threads)
-    calls = [(fn, (*a[:4], a[4].replace(threads=threads, progress=False), *a[5:])) for fn, a in calls]
     from kecpm.train.pipeline import pipeline_part_jobs, train_pipeline_seed
 
     before = [pipeline_part_jobs(*a) if fn is train_pipeline_seed else [] for fn, a in calls]
-    return run_jobs(calls, args.workers, threads, before)
+    return run_jobs(calls, args.workers, args.threads, before)
