@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 DATASETS = ("twitter2015", "twitter2017")
 # Defaults as they were when the key was introduced: a default that changes later keeps the keys.
 KEY_BASELINE = {"word_shapes": False, "knowledge_mentions": False}
-TRAIN_KEY_BASELINE = {"select_window": 1}
+TRAIN_KEY_BASELINE = {"select_window": 1, "fused_adamw": False}
 
 
 def default_configs() -> tuple[ModelConfig, TrainConfig]:
@@ -73,9 +73,12 @@ def pretrain_entities(datasets: list[str], data_dir: str | Path | None = None, m
         if score_test and not json.loads((out / "results.json").read_text(encoding="utf-8")).get("test_by_dataset"):
             _score_tests(out, {d: sp.read("test") for d, sp in splits.items()})
         return out / "model"
-    parts = {p: {d: sp.read(p) for d, sp in splits.items()} for p in (PARTS if score_test else ("train", "val"))}
+    selects = args.epochs > 1 or args.tune_thresholds  # else val has nothing to choose: it is not read
+    wanted = ["train", *(["val"] if selects else []), *(["test"] if score_test else [])]
+    parts = {p: {d: sp.read(p) for d, sp in splits.items()} for p in wanted}
     train, val, test = ([x for posts in parts.get(p, {}).values() for x in posts] for p in PARTS)
-    log.info("pretraining entities on %s: %d train, %d val posts -> %s", ", ".join(datasets), len(train), len(val), out)
+    log.info("pretraining entities on %s: %d train, %d val posts%s -> %s", ", ".join(datasets), len(train), len(val),
+             "" if selects else " (one epoch, no thresholds: nothing to select on val)", out)
     train_seed(train, val, test, model, args, out, extra={"datasets": datasets, "files": files})
     if score_test:
         _score_tests(out, parts["test"])

@@ -252,12 +252,15 @@ class PromptModel(nn.Module):
 
     @torch.no_grad()
     def encode_posts(self, posts: Sequence[Post], batch_size: int = 32) -> list[PostView]:
-        """Views of every post in eval mode (reusable across ``predict`` calls)."""
+        """Views of every post in eval mode and the prediction precision (reusable across ``predict`` calls)."""
+        from kecpm.model.precision import autocast
+
         was = self.training
         self.eval()
         by_post: dict[int, PostView] = {}
-        for chunk in length_batches(posts, batch_size):
-            by_post.update(zip(chunk, self.views([posts[j] for j in chunk]), strict=True))
+        with autocast(self.precision, self.device):
+            for chunk in length_batches(posts, batch_size):
+                by_post.update(zip(chunk, self.views([posts[j] for j in chunk]), strict=True))
         self.train(was)
         return [by_post[i] for i in range(len(posts))]
 

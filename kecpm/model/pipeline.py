@@ -87,9 +87,11 @@ class PipelineModel:
         return {**{f"entity_{k}": v for k, v in self.entity.gate_openness().items()}, **self.relation.gate_openness()}
 
     @torch.no_grad()
-    def predict(self, posts: list[Post], batch_size: int = 32) -> list[Post]:
-        """Entities from the entity model (with its scores), then the relation model's triples among them."""
-        found = self.entity.predict(posts, batch_size)
+    def predict(self, posts: list[Post], batch_size: int = 32, found: list[Post] | None = None) -> list[Post]:
+        """Entities from the entity model (with its scores), then the relation model's triples among them;
+        ``found``: the entity model's predictions of ``posts`` when already made (their entities are used)."""
+        if found is None:
+            found = self.entity.predict(posts, batch_size)
         given = [dataclasses.replace(p, entities=f.entities, triples=[]) for p, f in zip(posts, found, strict=True)]
         return self.relation.predict(given, batch_size)
 

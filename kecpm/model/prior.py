@@ -25,6 +25,7 @@ from kecpm.data.schema import Post, relation_counts
 from kecpm.model.heads.relation import ordered_pairs
 
 if TYPE_CHECKING:
+    from kecpm.model.heads.base import PostView
     from kecpm.model.model import PromptModel
 
 
@@ -52,15 +53,17 @@ class PriorEstimate:
 
 
 @torch.no_grad()
-def pair_logits(model: PromptModel, posts: list[Post], gold: bool, batch_size: int = 32) -> PairLogits:
+def pair_logits(model: PromptModel, posts: list[Post], gold: bool, batch_size: int = 32,
+                views: list[PostView] | None = None) -> PairLogits:
     """Logits of the gold triples' pairs (``gold``) or of every ordered pair of the entities the model
-    finds (its span head; the posts' given entities for a model without one), in eval mode."""
+    finds (its span head; the posts' given entities for a model without one), in eval mode; ``views``: the
+    posts' ``encode_posts`` if already made."""
     rel = model.head("relation")
     span = model.head("span")
     was = model.training
     model.eval()
     logits, allowed, labels = [], [], []
-    for post, view in zip(posts, model.encode_posts(posts, batch_size), strict=True):
+    for post, view in zip(posts, views if views is not None else model.encode_posts(posts, batch_size), strict=True):
         if not view.n:
             continue
         view = replace(view, post=post, entities=None)
@@ -162,12 +165,13 @@ def estimate_relation_prior(model: PromptModel, train: list[Post], val: list[Pos
                          len(pl.logits), float(weights.sum()), notes)
 
 
-def relation_accuracy(model: PromptModel, posts: list[Post]) -> float | None:
+def relation_accuracy(model: PromptModel, posts: list[Post], views: list[PostView] | None = None) -> float | None:
     """Share of gold triples whose relation the model picks with the gold entities and direction given
-    (among the relations the schema allows, prior shift applied): the relation head alone."""
+    (among the relations the schema allows, prior shift applied): the relation head alone. ``views``: the
+    posts' ``encode_posts`` if already made."""
     if model.head("relation") is None:
         return None
-    pl = pair_logits(model, posts, gold=True)
+    pl = pair_logits(model, posts, gold=True, views=views)
     if pl.labels is None or not len(pl.labels):
         return None
     shift = model.head("relation").shift_vector(pl.logits)

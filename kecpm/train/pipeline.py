@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kecpm.data.jsonl import atomic_write, read_json, write_jsonl
+from kecpm.data.jsonl import atomic_write, read_json, read_jsonl, write_jsonl
 from kecpm.data.schema import Post
 from kecpm.evaluate import score
 from kecpm.model.card import run_facts, write_card
@@ -48,6 +48,17 @@ def part_facts(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """A pipeline's run-level facts from its two models' results: each model's own (``PART_KEYS``) and their sums."""
     return {"pipeline": {name: {k: r.get(k) for k in PART_KEYS} for name, r in parts.items()},
             **{k: sum(r[k] for r in parts.values()) for k in SUMMED}}
+
+
+def entity_predictions(run: Path, test: list[Post]) -> list[Post] | None:
+    """The entity model's predictions of ``test`` from its run folder (what the pipeline's entity model would
+    predict again), or None when the folder holds predictions of other posts."""
+    path = run / "predictions.jsonl"
+    found = read_jsonl(path) if path.exists() else []
+    if [p.id for p in found] != [p.id for p in test]:
+        log.info("%s: not the test posts' predictions, predicting them again", path)
+        return None
+    return found
 
 
 def _begin(out: Path, model_config: ModelConfig, args: TrainConfig, extra: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -91,9 +102,12 @@ def train_pipeline_seed(train: list[Post], val: list[Post], test: list[Post], mo
              for name, cfg in part_configs(model_config).items()}
     write_pipeline_folder(out / "model", out / "entity" / "model", out / "relation" / "model")
     model = PipelineModel.load(out / "model")
+    found = entity_predictions(out / "entity", test)
     t0 = time.perf_counter()
-    preds = model.predict(test, args.eval_batch_size)
-    pred_secs = time.perf_counter() - t0
+    preds = model.predict(test, args.eval_batch_size, found=found)
+    pred_secs = time.perf_counter() - t0  # the entity model's own when its predictions were reused
+    if found is not None:
+        pred_secs += len(test) / max(parts["entity"]["predict_posts_per_second"], 1e-9)
     scores = score(test, preds)
     write_jsonl(out / "predictions.jsonl", preds)
     ent, rel = parts["entity"], parts["relation"]

@@ -92,7 +92,8 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
     if adapted:
         model.save(out / "model")
     t0 = time.perf_counter()
-    preds = model.predict(test, args.eval_batch_size)
+    views = model.encode_posts(test, args.eval_batch_size)  # read again for the relation accuracy below
+    preds = model.predict(test, args.eval_batch_size, views=views)
     pred_secs = time.perf_counter() - t0
     scores = score(test, preds)
     write_jsonl(out / "predictions.jsonl", preds)
@@ -108,7 +109,7 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
               "seconds_per_epoch": sum(h["seconds"] for h in history) / max(1, len(history)),
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
               "thresholds": state.get("thresholds"), "device": str(trainer.device),
-              "rel_acc_gold_entities": relation_accuracy(model, test), **adapted,
+              "rel_acc_gold_entities": relation_accuracy(model, test, views), **adapted,
               "gate_openness": model.gate_openness(), "warm_start": model.warm_start_info, "n_train": len(train), "n_augmented": len(copies), "n_val": len(val), "n_test": len(test),
               **(extra or {})}
     write_results(out / "results.json", record)

@@ -3,7 +3,8 @@
 Each epoch: shuffled mini-batches (order fixed by the seed), AdamW with one learning rate per
 parameter group of the model (encoder, knowledge gates, the rest) and linear warm-up/decay, then
 validation; the epoch with the best val ``metric`` is kept. A checkpoint is written atomically after
-every epoch, so a killed run resumes from there with the same result.
+an epoch that is the best so far, that ends training, or that comes ``checkpoint_minutes`` after the
+last one, so a killed run resumes from there with the same result.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def length_grouped(order: list[int], lengths: list[int], batch_size: int, gen: t
 
 class Trainer:
     """Trains ``model`` on ``train``, selecting the epoch by val ``metric`` (default: ``args.metric``,
-    else the model's task's). ``out_dir`` (optional) receives ``checkpoint.pt`` after each epoch and
+    else the model's task's). ``out_dir`` (optional) receives ``checkpoint.pt`` (see above) and
     ``model/`` (best so far)."""
 
     def __init__(self, model: PromptModel, args: TrainConfig, train: list[Post], val: list[Post],
@@ -77,7 +78,7 @@ class Trainer:
         self._encoder_params = dict(named).get("encoder", [])
         groups = [{"params": ps, "lr": lrs[name], **({"weight_decay": 0.0} if name == "gate" else {})}
                   for name, ps in named]
-        self.optimizer = torch.optim.AdamW(groups, weight_decay=args.weight_decay)
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=args.weight_decay, fused=args.fused_adamw or None)
         per_epoch = -(-len(train) // args.batch_size)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, [
             _schedule(args.epochs * per_epoch, args.warmup, args.head_only_epochs * per_epoch if name == "encoder" else 0)
@@ -85,6 +86,7 @@ class Trainer:
         self.state: dict[str, Any] = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "metric": self.metric,
                                       "history": [], "seconds": 0.0, "stopped": ""}
         self._best_state: dict[str, torch.Tensor] | None = None
+        self._last_checkpoint = time.monotonic()
         self.ema = WeightAverage(self.model, args.ema) if args.ema else None
 
     # ---- checkpoints -------------------------------------------------------------------------------
@@ -102,6 +104,7 @@ class Trainer:
             torch.save({"model": self.model.checkpoint_state(), "optimizer": self.optimizer.state_dict(),
                         "scheduler": self.scheduler.state_dict(), "state": self.state, "rng": rng,
                         **({"ema": self.ema.state_dict()} if self.ema else {})}, fh)
+        self._last_checkpoint = time.monotonic()
 
     def _load_state(self, state: dict[str, torch.Tensor]) -> None:
         _, unexpected = self.model.load_state_dict(state, strict=False)
@@ -143,7 +146,8 @@ class Trainer:
                 secs = time.monotonic() - t0
                 val.update(self.model.gate_openness())
                 self.state["history"].append({"epoch": epoch, "loss": loss, "seconds": secs, **val})
-                log.info("epoch %d: loss %.4f, val %s %.4f (%.1f s)", epoch, loss, self.metric, val[self.metric], secs)
+                log.info("epoch %d: loss %.4f, %s (%.1f s)", epoch, loss,
+                         f"val {self.metric} {val[self.metric]:.4f}" if self.val_posts else "no val posts", secs)
                 score = self._selection_score()
                 if score > self.state["best_score"] or epoch == args.select_window:  # the first full window
                     # replaces whatever the shorter ones at the start chose
@@ -158,7 +162,10 @@ class Trainer:
                 self.state["stopped"] = f"early stop: no better val {self.metric} for {args.patience} epochs"
             elif args.max_minutes and self.state["seconds"] > args.max_minutes * 60:
                 self.state["stopped"] = f"time budget of {args.max_minutes} min used"
-            self._save_checkpoint()
+            # a new best model/ always gets its checkpoint: a resumed run never starts behind the model it keeps
+            if (self.state["best_epoch"] == epoch or self.state["stopped"] or epoch == args.epochs
+                    or time.monotonic() - self._last_checkpoint >= args.checkpoint_minutes * 60):
+                self._save_checkpoint()
         if self.out_dir and (self.out_dir / "model").exists():
             self._best_state = PromptModel.load(self.out_dir / "model").checkpoint_state()
         if self._best_state is not None:

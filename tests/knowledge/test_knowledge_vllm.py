@@ -113,3 +113,19 @@ def test_the_engine_dtype_follows_the_cpu(monkeypatch) -> None:
     assert engine_dtype("float16") == "float16"
     with pytest.raises(ConfigError, match="dtype 'fp8'"):
         VLLMOptions(dtype="fp8")
+
+
+def test_the_kv_block_is_small_on_a_cpu(monkeypatch) -> None:
+    """vLLM's CPU default block of 128 tokens left 65 of the 193 shared prompt tokens to recompute per prompt;
+    ``auto`` asks for 32 on a CPU (the prefix cache then covers 192) and leaves a GPU to vLLM."""
+    import torch
+
+    from kecpm.config import ConfigError
+    from kecpm.knowledge.backends.vllm_backend import VLLMOptions, engine_block_size
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert engine_block_size(0) == 32 and engine_block_size(64) == 64
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert engine_block_size(0) is None
+    with pytest.raises(ConfigError, match="block_size"):
+        VLLMOptions(block_size=20)
