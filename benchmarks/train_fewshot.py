@@ -113,6 +113,11 @@ VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-inline-win3": [
 # the -inline one's and its relation model the -pairsent-win3 one's
 VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-win3": [
     *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-inline-win3"], "--set", "model.inline_knowledge_in=entity"]}
+# the entity model's budget raised to 25 epochs, the relation model's left at --epochs (session 17, train.entity_epochs):
+# the inline entity models still improved at epoch 15 of 15. Each relation model is the variant's without -ent25 (same
+# options): copy that run's seed<s>/relation folders in to reuse them
+VARIANTS |= {f"{name}-ent25": [*VARIANTS[name], "--set", "train.entity_epochs=25"]
+             for name in ("warm-shapes-mentions-min1-pipe-pairsent-entinline-win3", "warm-shapes-noknow-min1-pipe-win3")}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output

@@ -44,6 +44,13 @@ def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
             for name, (task, off) in tasks.items()}
 
 
+def part_args(args: TrainConfig) -> dict[str, TrainConfig]:
+    """The entity and relation models' training settings: ``entity_epochs`` becomes the entity model's ``epochs``
+    and is left out of both (pipelines differing only in it train the same relation model)."""
+    base = args.replace(entity_epochs=0)
+    return {"entity": base.replace(epochs=args.entity_epochs or args.epochs), "relation": base}
+
+
 def part_facts(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """A pipeline's run-level facts from its two models' results: each model's own (``PART_KEYS``) and their sums."""
     return {"pipeline": {name: {k: r.get(k) for k in PART_KEYS} for name, r in parts.items()},
@@ -86,7 +93,9 @@ def pipeline_part_jobs(train: list[Post], val: list[Post], test: list[Post], mod
     out = Path(out_dir)
     if _begin(out, model_config, args, extra) is not None:
         return []
-    return [(train_seed, (train, val, test, cfg, args, out / name, extra)) for name, cfg in part_configs(model_config).items()]
+    targs = part_args(args)
+    return [(train_seed, (train, val, test, cfg, targs[name], out / name, extra))
+            for name, cfg in part_configs(model_config).items()]
 
 
 def train_pipeline_seed(train: list[Post], val: list[Post], test: list[Post], model_config: ModelConfig,
@@ -98,7 +107,8 @@ def train_pipeline_seed(train: list[Post], val: list[Post], test: list[Post], mo
     done = _begin(out, model_config, args, extra)
     if done is not None:
         return done
-    parts = {name: train_seed(train, val, test, cfg, args, out / name, extra)
+    targs = part_args(args)
+    parts = {name: train_seed(train, val, test, cfg, targs[name], out / name, extra)
              for name, cfg in part_configs(model_config).items()}
     write_pipeline_folder(out / "model", out / "entity" / "model", out / "relation" / "model")
     model = PipelineModel.load(out / "model")

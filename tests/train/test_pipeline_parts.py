@@ -1,4 +1,4 @@
-"""kecpm.train.pipeline: the two models' configs of a pipeline config."""
+"""kecpm.train.pipeline: the two models' configs and training settings of a pipeline."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 from kecpm.config import ConfigError
 from kecpm.model.config import ModelConfig
 from kecpm.model.tasks import Task
-from kecpm.train.pipeline import part_configs
+from kecpm.train.config import TrainConfig
+from kecpm.train.pipeline import part_args, part_configs
 
 
 def test_inline_knowledge_goes_only_to_the_models_named():
@@ -28,3 +29,14 @@ def test_inline_knowledge_goes_only_to_the_models_named():
 def test_an_unknown_part_is_one_clear_error(value):
     with pytest.raises(ConfigError, match="inline_knowledge_in"):
         ModelConfig(pipeline=True, inline_knowledge_in=value)
+
+
+def test_the_entity_epochs_go_to_the_entity_model_only():
+    args = part_args(TrainConfig(epochs=15, entity_epochs=25, seed=2))
+    assert (args["entity"].epochs, args["relation"].epochs) == (25, 15)
+    assert args["entity"].entity_epochs == args["relation"].entity_epochs == 0  # neither part's run carries it
+    # the relation model is the one of the pipeline without the option (a finished one is reused)
+    assert args["relation"] == part_args(TrainConfig(epochs=15, seed=2))["relation"]
+    assert part_args(TrainConfig(epochs=15))["entity"].epochs == 15
+    with pytest.raises(ConfigError, match="entity_epochs"):
+        TrainConfig(entity_epochs=-1)
