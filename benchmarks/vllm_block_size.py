@@ -28,25 +28,18 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def one(split: Path, posts: int, size: int, out: Path) -> None:
     """Generate the answers of ``posts`` prompts with a ``size``-token block; write figures and texts to ``out``."""
-    from vllm_overhead import Capture
+    from vllm_overhead import capture
 
     from kecpm.knowledge.backends import make_backend
     from kecpm.knowledge.backends.vllm_backend import chat, engine_environment, sampling_params
-    from kecpm.knowledge.cache import AnswerCache
     from kecpm.knowledge.config import KnowledgeConfig
-    from kecpm.knowledge.inputs import load_inputs
-    from kecpm.knowledge.pipeline import generate_knowledge
 
-    items, pool = load_inputs(split, (), None)
     cfg = KnowledgeConfig(backend="vllm", reflect=False, k=0)
-    cap = Capture()
-    with AnswerCache(Path(tempfile.mkdtemp(prefix="kecpm-block-")) / "capture") as cache:
-        generate_knowledge(items[:posts], pool, cfg, backend=cap, cache=cache, progress=False)
-    engine_args = {**make_backend("vllm", cfg, {"block_size": size}).engine_args}
+    cap = capture(split, posts, cfg)
     engine_environment()
     from vllm import LLM
 
-    llm = LLM(**engine_args)
+    llm = LLM(**make_backend("vllm", cfg, {"block_size": size}).engine_args)
     params = sampling_params(cap.sampling.to_dict(), cap.schema)
     t0, answers = time.perf_counter(), []
     for k in range(0, len(cap.batches), cfg.batch_size):  # gen-knowledge's batches

@@ -51,6 +51,20 @@ class Capture:
         pass
 
 
+def capture(split: Path, posts: int, cfg: Any) -> Capture:
+    """What ``generate_knowledge`` with ``cfg`` sends for the first ``posts`` posts of ``split`` (an empty
+    answer cache, nothing generated): its conversations, sampling and JSON schema."""
+    from kecpm.knowledge.cache import AnswerCache
+    from kecpm.knowledge.inputs import load_inputs
+    from kecpm.knowledge.pipeline import generate_knowledge
+
+    items, pool = load_inputs(split, (), None)
+    cap = Capture()
+    with AnswerCache(Path(tempfile.mkdtemp(prefix="kecpm-capture-")) / "capture") as cache:
+        generate_knowledge(items[:posts], pool, cfg, backend=cap, cache=cache, progress=False)
+    return cap
+
+
 def parse_value(text: str) -> Any:
     """A JSON value, or the text itself (``json_mode=prefix``)."""
     try:
@@ -86,9 +100,7 @@ def main() -> None:
     posts = posts[: args.posts]
     cfg = KnowledgeConfig(backend="vllm", reflect=False, k=args.n_demos, batch_size=len(posts))
     tmp = Path(tempfile.mkdtemp(prefix="kecpm-overhead-"))
-    cap = Capture()
-    with AnswerCache(tmp / "capture") as cache:
-        generate_knowledge(posts, pool, cfg, backend=cap, cache=cache, progress=False)
+    cap = capture(args.split, args.posts, cfg)
     convs, sampling, schema = cap.batches, cap.sampling, cap.schema
 
     rows: list[dict[str, Any]] = []
