@@ -118,6 +118,10 @@ VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-win3": [
 # options): copy that run's seed<s>/relation folders in to reuse them
 VARIANTS |= {f"{name}-ent25": [*VARIANTS[name], "--set", "train.entity_epochs=25"]
              for name in ("warm-shapes-mentions-min1-pipe-pairsent-entinline-win3", "warm-shapes-noknow-min1-pipe-win3")}
+# the entity model also adds the type evidence of the knowledge sentences that open with a span (session 18,
+# model.knowledge_definitions); its relation model is the -entinline-win3 one's (same options): copy it in to reuse it
+VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-def-win3": [
+    *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-entinline-win3"], "--set", "model.knowledge_definitions=true"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output

@@ -72,6 +72,11 @@ class ModelConfig(Config):
                "does for pairs: attention with the span as query, and their mean; gated, zero at first). Needs a span "
                "head (task jmere or mner), knowledge_mentions and knowledge_in_side. Measured on the paper's splits: a "
                "loss (-0.9 rel-strict, -0.6 entity F1), hence off.")
+    knowledge_definitions: bool = option(
+        False, "The span head adds, for each candidate span that opens a knowledge sentence (\"Nestle is a food "
+               "company\"), a learned linear map (zero at first) of those sentences' mean embedding by the frozen side "
+               "encoder to its scores over none and the types: the LLM's definition as type evidence with a learned "
+               "trust (kecpm.model.definitions). Needs a span head (task jmere or mner) and use_knowledge.")
     knowledge_in_side: bool = option(
         True, "Also put the knowledge sentences in the side sequence, read by the frozen side encoder (fusion and pair "
               "reader). false = the knowledge only anchors mentions (knowledge_mentions, knowledge_hints) and the side "
@@ -192,6 +197,10 @@ class ModelConfig(Config):
                                   "needs knowledge_mentions and knowledge_in_side, and no retrieval (MoRe's experts)")
         if self.span_sentences and "span" not in self.task_spec.heads:
             raise ConfigError(f"span_sentences is read by the span head, which task {Task(self.task).value} does not have")
+        if self.knowledge_definitions and not (self.use_knowledge and "span" in self.task_spec.heads):
+            raise ConfigError(f"knowledge_definitions is read by the span head from the knowledge: it needs use_knowledge "
+                              f"and a task with a span head, not {Task(self.task).value}"
+                              f"{'' if self.use_knowledge else ' without use_knowledge'}")
         if self.retrieval_top_k < 1:
             raise ConfigError(f"retrieval_top_k must be positive, got {self.retrieval_top_k}")
         if self.retrieval and (self.ib_weight > 0 or self.align_weight > 0):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from kecpm.data.schema import Post
@@ -73,14 +74,16 @@ class PostEncoder(nn.Module):
         self.visual = VisualPrefix(config.visual_tokens, self.hidden, config.image_model) if config.use_image else None
         more = bool(config.retrieval)  # MoRe's experts replace the fusion (kecpm.model.experts)
         has_side = self.layout.has_side or more
+        reads_side = has_side or config.knowledge_definitions  # definitions: sentence embeddings by the side encoder
         self.fusion = GatedCrossAttention(self.hidden, per_dimension=config.gate_per_dimension) \
             if has_side and not more else None
-        self.side = AutoModel.from_pretrained(side_path or path).eval().requires_grad_(False) if has_side else None
+        self.side = AutoModel.from_pretrained(side_path or path).eval().requires_grad_(False) if reads_side else None
         self.experts = Experts(config, self.hidden, self.layout) if more else None
         # MMIB's regularisers (kecpm.model.mmib), only when one is on: else the base model exactly
         on = config.ib_weight > 0 or config.align_weight > 0
         self.mmib = MMIB(config, self.hidden, has_side, config.use_image, self.tokenizer) if on else None
         self._side_cache: dict[tuple[bool | int, ...], torch.Tensor] = {}  # (training, *ids)
+        self._sentence_cache: dict[str, torch.Tensor] = {}  # sentence -> its embedding (sentence_embeddings)
 
     @property
     def device(self) -> torch.device:
@@ -93,12 +96,13 @@ class PostEncoder(nn.Module):
         return self
 
     def _apply(self, fn, *args, **kwargs):  # noqa: ANN001, ANN202 - nn.Module's hook for .to()/.double()
-        self._side_cache.clear()  # cached states live on the old device/dtype
+        self.clear_side_cache()  # cached states live on the old device/dtype
         return super()._apply(fn, *args, **kwargs)
 
     def clear_side_cache(self) -> None:
         """Forget the cached side states (they are recomputed on demand)."""
         self._side_cache.clear()
+        self._sentence_cache.clear()
 
     def pretrained(self) -> dict[str, nn.Module]:
         """The Hugging Face models inside, saved with ``save_pretrained`` (not in the heads' file)."""
@@ -189,6 +193,18 @@ class PostEncoder(nn.Module):
         for b, k in enumerate(keys):
             states[b, : len(k) - 1] = self._side_cache[k]
         return states
+
+    @torch.no_grad()
+    def sentence_embeddings(self, sentences: list[str]) -> torch.Tensor:
+        """(k, H) unit-length mean-pooled states of the frozen side encoder for ``sentences`` (each encoded alone,
+        unpadded, so a sentence's embedding does not depend on its batch; cached per sentence)."""
+        for text in dict.fromkeys(s for s in sentences if s not in self._sentence_cache):
+            ids = self.tokenizer(text, truncation=True, max_length=self.config.max_knowledge_tokens,
+                                 return_tensors="pt")["input_ids"].to(self.device)
+            self._sentence_cache[text] = F.normalize(self.side(input_ids=ids).last_hidden_state[0].mean(0), dim=-1)
+        if not sentences:
+            return torch.zeros(0, self.hidden, device=self.device)
+        return torch.stack([self._sentence_cache[s] for s in sentences])
 
     @torch.no_grad()
     def embed_texts(self, texts: list[str]) -> torch.Tensor:

@@ -22,6 +22,7 @@ from kecpm.config import ConfigError
 from kecpm.data.schema import Post
 from kecpm.model import folder
 from kecpm.model.config import ModelConfig
+from kecpm.model.definitions import subject
 from kecpm.model.encoder import PostEncoder
 from kecpm.model.heads import HEADS, Head, Labels, PostView, SpanFeatures
 from kecpm.model.heads.base import Terms
@@ -191,12 +192,15 @@ class PromptModel(nn.Module):
         if batch.side_sentence is not None:  # pair/span sentences: which side tokens belong to which sentence
             for b, view in enumerate(views):
                 view.side_sentence = batch.side_sentence[b].to(self.device)
-        if enc.know_visible is not None:  # mention sentences and hints only of posts whose knowledge is seen
+        if enc.know_visible is not None:  # mention sentences, hints, definitions only of posts whose knowledge is seen
             for view, visible in zip(views, enc.know_visible, strict=True):
                 if self.config.knowledge_mentions:
                     view.sentences = self.encoder.layout.sentences(view.post) if visible else []
                 if self.config.knowledge_hints:
                     view.hints = list(view.post.hints or []) if visible else []
+                if self.config.knowledge_definitions and visible:
+                    sentences = self.encoder.layout.knowledge_sentences(view.post)
+                    view.definitions = ([subject(s) for s in sentences], self.encoder.sentence_embeddings(sentences))
         return views, enc.aux
 
     def loss(self, posts: Sequence[Post]) -> torch.Tensor:

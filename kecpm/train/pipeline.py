@@ -36,7 +36,8 @@ def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
     """The entity and relation models' configs of a pipeline config (each without the options only the other's head
     reads, and with the inline knowledge only where ``inline_knowledge_in`` puts it, so that pipelines differing
     only in those train the same entity, or relation, model)."""
-    tasks = {"entity": (Task.MNER, {"pair_sentences": False}), "relation": (Task.MRE, {"span_sentences": False})}
+    tasks = {"entity": (Task.MNER, {"pair_sentences": False}),
+             "relation": (Task.MRE, {"span_sentences": False, "knowledge_definitions": False})}
     default_in = ModelConfig.defaults()["inline_knowledge_in"]
     return {name: model_config.replace(pipeline=False, task=task, relation_negatives=0, **off, inline_knowledge_in=default_in,
                                        inline_knowledge_tokens=model_config.inline_knowledge_tokens

@@ -73,6 +73,8 @@ class PostView:
     side_sentence: torch.Tensor | None = None  # (Ls,) knowledge sentence of each side token, -1 elsewhere
     # (pair_sentences, span_sentences)
     hints: list[Hint] = field(default_factory=list)  # entity hints it sees (knowledge_hints)
+    definitions: tuple[list[str], torch.Tensor] | None = None  # the knowledge sentences it sees, subject-normalised,
+    # and their embeddings (k, H) (knowledge_definitions, kecpm.model.definitions)
     _named: dict[tuple[int, int], set[int]] = field(default_factory=dict, repr=False)  # cache of named_in
 
     @property

@@ -2,7 +2,8 @@
 
 With ``model.span_sentences`` each span named in a knowledge sentence the model sees also reads those sentences
 (``kecpm.model.pair_sentences.SentenceReader``, the span features as query; gated, zero at first), added to its
-features before the verbalizer.
+features before the verbalizer. With ``model.knowledge_definitions`` the spans that open a knowledge sentence get
+that sentence's type evidence added to their scores (``kecpm.model.definitions``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from kecpm.data.labels import type_words
 from kecpm.data.schema import Entity, Post
 from kecpm.model.config import ModelConfig
+from kecpm.model.definitions import DefinitionReader, defined_by
 from kecpm.model.heads.base import (
     EntitySet,
     Head,
@@ -39,6 +41,7 @@ class SpanHead(Head):
         super().__init__(config, hidden, spans, labels)
         self.verbalizer = Verbalizer(spans.dim, hidden, len(labels.entity_types), config.head_dropout)
         self.sentences = SentenceReader(hidden, spans.dim, spans.dim) if config.span_sentences else None
+        self.definitions = DefinitionReader(hidden, len(labels.entity_types)) if config.knowledge_definitions else None
 
     def init_labels(self, embed: Callable[[list[str]], torch.Tensor]) -> None:
         self.verbalizer.init_labels(embed([type_words(t) for t in self.labels.entity_types]))
@@ -59,7 +62,17 @@ class SpanHead(Head):
         return rows, self.sentences(query, view.side, keys[rows])
 
     def _logits(self, view: PostView, spans: list[tuple[int, int]], index: torch.Tensor, fast: bool) -> torch.Tensor:
-        """Scores (S, T+1) of ``spans``; ``fast``: the verbalizer's first layer computed per word
+        """Scores (S, T+1) of ``spans`` with what knowledge sentences defining them add (``knowledge_definitions``)."""
+        logits = self._span_logits(view, spans, index, fast)
+        if self.definitions is None or view.definitions is None:
+            return logits
+        sentences, embeddings = view.definitions
+        added = self.definitions(embeddings, defined_by(sentences, view.post.tokens, spans))
+        return logits if added is None else logits.index_add(0, added[0], added[1].to(logits.dtype))
+
+    def _span_logits(self, view: PostView, spans: list[tuple[int, int]], index: torch.Tensor,
+                     fast: bool) -> torch.Tensor:
+        """Scores (S, T+1) of ``spans`` from their features; ``fast``: the verbalizer's first layer computed per word
         (``SpanFeatures.project``, the same scores up to float rounding)."""
         if not fast:
             reps = self.spans(view.words, index, view)
