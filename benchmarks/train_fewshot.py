@@ -122,6 +122,10 @@ VARIANTS |= {f"{name}-ent25": [*VARIANTS[name], "--set", "train.entity_epochs=25
 # model.knowledge_definitions); its relation model is the -entinline-win3 one's (same options): copy it in to reuse it
 VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-def-win3": [
     *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-entinline-win3"], "--set", "model.knowledge_definitions=true"]}
+# the entity model's inline knowledge with word shapes, as its text has (session 18, model.inline_knowledge_shapes):
+# the uncased encoder then sees the LLM's capitals; relation model as -entinline-win3's (copy it in to reuse it)
+VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-kshapes-win3": [
+    *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-entinline-win3"], "--set", "model.inline_knowledge_shapes=true"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output

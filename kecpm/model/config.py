@@ -87,6 +87,10 @@ class ModelConfig(Config):
            "sequence, [CLS] text [SEP] knowledge [SEP], so the trainable encoder reads them with the text in its "
            "self-attention, as the paper's template does (0 = off; nothing is appended without use_knowledge). "
            "The knowledge tokens are no words: no entity spans there. Knowledge dropout hides them too.")
+    inline_knowledge_shapes: bool = option(
+        False, "The inline knowledge's subwords get their word's shape vector too (word_shapes), as the text's do: the "
+               "uncased encoder then sees which knowledge words are Capitalised, ALLCAPS, @, # (the names the LLM "
+               "writes with capitals). Needs word_shapes and inline_knowledge_tokens.")
     inline_knowledge_in: str = option(
         ",".join(PIPELINE_PARTS), "With pipeline: the models whose text sequence holds the inline knowledge "
                                   "(inline_knowledge_tokens), 'entity', 'relation' or both comma-separated; 'entity' "
@@ -150,6 +154,9 @@ class ModelConfig(Config):
             raise ConfigError(f"task: {self.task!r} is not one of {', '.join(t.value for t in Task)}") from None
         if self.inline_knowledge_tokens < 0:
             raise ConfigError(f"inline_knowledge_tokens must be >= 0 (0 = off), got {self.inline_knowledge_tokens}")
+        if self.inline_knowledge_shapes and not (self.word_shapes and self.inline_knowledge_tokens):
+            raise ConfigError("inline_knowledge_shapes gives the inline knowledge word shapes: it needs word_shapes and "
+                              "inline_knowledge_tokens > 0")
         if not self.inline_parts or not set(self.inline_parts) <= set(PIPELINE_PARTS):
             raise ConfigError(f"inline_knowledge_in: {self.inline_knowledge_in!r} is not 'entity', 'relation' or "
                               "'entity,relation'")

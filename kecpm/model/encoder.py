@@ -67,7 +67,8 @@ class PostEncoder(nn.Module):
                                   config.max_knowledge_tokens, use_caption=config.use_image,
                                   use_knowledge=config.use_knowledge, filter_knowledge=config.filter_knowledge,
                                   knowledge_in_side=config.knowledge_in_side, index_sentences=config.reads_sentences,
-                                  inline_knowledge_tokens=config.inline_knowledge_tokens)
+                                  inline_knowledge_tokens=config.inline_knowledge_tokens,
+                                  inline_shapes=config.inline_knowledge_shapes)
         # zeros, no RNG draw: with word_shapes off nothing else in the model changes
         self.shapes = nn.Parameter(torch.zeros(len(SHAPES), self.hidden)) if config.word_shapes else None
         self.soft = SoftPrompt(config.soft_prompt_tokens, self.hidden) if config.soft_prompt_tokens else None

@@ -10,7 +10,7 @@ Physically the post is encoded as two sequences by the same encoder:
   caption or knowledge (as with an attention mask that hides the side tokens from the text), so
   knowledge cannot disturb the text's own encoding; with ``inline_knowledge_tokens`` the knowledge
   sentences are appended, ``[CLS] text [SEP] knowledge [SEP]``, and read by the trainable encoder with
-  the text (the paper's template), cut to that many subwords;
+  the text (the paper's template), cut to that many subwords (with ``inline_knowledge_shapes`` their words' shapes too);
 - the *side sequence*: ``[CLS] caption [SEP] knowledge [SEP]``, read by the text tokens through a
   gated cross-attention whose gate starts at 0 (see ``fusion.py``).
 
@@ -97,7 +97,7 @@ class InputLayout:
     def __init__(self, tokenizer, max_text_tokens: int, max_caption_tokens: int,
                  max_knowledge_tokens: int, use_caption: bool, use_knowledge: bool,
                  filter_knowledge: bool = False, knowledge_in_side: bool = True, index_sentences: bool = False,
-                 inline_knowledge_tokens: int = 0) -> None:
+                 inline_knowledge_tokens: int = 0, inline_shapes: bool = False) -> None:
         self.tok = tokenizer
         self.max_text = max_text_tokens
         self.max_caption = max_caption_tokens
@@ -108,6 +108,7 @@ class InputLayout:
         self.knowledge_in_side = knowledge_in_side
         self.index_sentences = index_sentences  # Batch.side_sentence (pair / span sentences)
         self.max_inline = inline_knowledge_tokens
+        self.inline_shapes = inline_shapes  # word shapes on the inline knowledge's subwords too
 
     def _text(self, tokens: list[str]) -> tuple[list[int], list[int], int, list[int]]:
         ids, widx, shapes = [self.tok.cls_token_id], [-1], [0]
@@ -121,11 +122,21 @@ class InputLayout:
             shapes += [word_shape(word)] * len(sub)
         return ids + [self.tok.sep_token_id], widx + [-1], len(tokens), shapes + [0]
 
-    def _inline(self, post: Post) -> list[int]:
-        """The knowledge appended to the text sequence: its subwords and a closing [SEP] (none without any)."""
+    def _inline(self, post: Post) -> tuple[list[int], list[int]]:
+        """The knowledge appended to the text sequence: its subwords and a closing [SEP] (none without any), and
+        their word shapes (``inline_shapes``; else 0, as for special tokens)."""
         sentences = self.knowledge_sentences(post) if self.max_inline else []
-        know = self.tok.encode(" ".join(sentences), add_special_tokens=False)[: self.max_inline] if sentences else []
-        return know + [self.tok.sep_token_id] if know else []
+        if not sentences:
+            return [], []
+        if not self.inline_shapes:
+            know = self.tok.encode(" ".join(sentences), add_special_tokens=False)[: self.max_inline]
+            shapes = [0] * len(know)
+        else:  # word by word (the tokenizer splits at spaces first: the same subwords) to know each one's word
+            words = " ".join(sentences).split()
+            subs = self.tok(words, add_special_tokens=False)["input_ids"]
+            know = [t for sub in subs for t in sub][: self.max_inline]
+            shapes = [word_shape(w) for w, sub in zip(words, subs, strict=True) for _ in sub][: self.max_inline]
+        return (know + [self.tok.sep_token_id], shapes + [0]) if know else ([], [])
 
     def _side(self, post: Post) -> tuple[list[int], list[int]]:
         sentences = self.knowledge_sentences(post) if self.knowledge_in_side else []
@@ -177,9 +188,9 @@ class InputLayout:
     def __call__(self, posts: list[Post], use_image: bool = False) -> Batch:
         texts = [self._text(p.tokens) for p in posts]
         inline = [self._inline(p) for p in posts]
-        if any(inline):
-            texts = [(ids + k, words + [-1] * len(k), n, shapes + [0] * len(k))
-                     for (ids, words, n, shapes), k in zip(texts, inline, strict=True)]
+        if any(k for k, _ in inline):
+            texts = [(ids + k, words + [-1] * len(k), n, shapes + ks)
+                     for (ids, words, n, shapes), (k, ks) in zip(texts, inline, strict=True)]
         pad = self.tok.pad_token_id or 0
         text_ids = pad_rows([t[0] for t in texts], pad)
         batch = Batch(
@@ -191,9 +202,9 @@ class InputLayout:
             image_paths=[p.image_path for p in posts] if use_image else None,
             post_ids=[p.id for p in posts],
         )
-        if any(inline):
-            batch.text_know = pad_rows([[0] * (len(t[0]) - len(k)) + [1] * len(k) for t, k in zip(texts, inline,
-                                                                                                 strict=True)], 0)
+        if any(k for k, _ in inline):
+            batch.text_know = pad_rows([[0] * (len(t[0]) - len(k)) + [1] * len(k) for t, (k, _) in zip(texts, inline,
+                                                                                                      strict=True)], 0)
         if self.has_side:
             sides = [self._side(p) for p in posts]
             batch.side_ids, batch.side_mask, batch.know_mask = self.pad_sides(sides)

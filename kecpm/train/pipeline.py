@@ -39,9 +39,10 @@ def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
     tasks = {"entity": (Task.MNER, {"pair_sentences": False}),
              "relation": (Task.MRE, {"span_sentences": False, "knowledge_definitions": False})}
     default_in = ModelConfig.defaults()["inline_knowledge_in"]
+    inline = {name: name in model_config.inline_parts for name in tasks}
     return {name: model_config.replace(pipeline=False, task=task, relation_negatives=0, **off, inline_knowledge_in=default_in,
-                                       inline_knowledge_tokens=model_config.inline_knowledge_tokens
-                                       if name in model_config.inline_parts else 0)
+                                       inline_knowledge_tokens=model_config.inline_knowledge_tokens if inline[name] else 0,
+                                       inline_knowledge_shapes=model_config.inline_knowledge_shapes and inline[name])
             for name, (task, off) in tasks.items()}
 
 

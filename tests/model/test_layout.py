@@ -71,3 +71,25 @@ def test_inline_knowledge_follows_the_text_and_is_no_word(minilm_path, tiny_post
     n1 = int(plain.text_mask[1].sum())
     assert b.text_ids[1, :n1].tolist() == plain.text_ids[1, :n1].tolist() and int(b.text_mask[1].sum()) == n1
     assert _layout(minilm_path, inline_knowledge_tokens=6, use_knowledge=False)(posts).text_know is None
+
+
+def test_inline_knowledge_shapes_follow_its_words(minilm_path, tiny_posts):
+    """``inline_shapes``: the same knowledge subwords, each with its word's shape (the [SEP] and text unchanged)."""
+    from kecpm.model.shapes import SHAPES
+
+    know = ["Mery Perello is Nadal's girlfriend, says @cnnsport about #tennis.", "NBA stars in 2018."]
+    posts = [replace(tiny_posts[0], knowledge=know)]
+    plain = _layout(minilm_path, inline_knowledge_tokens=64)(posts)
+    shaped = _layout(minilm_path, inline_knowledge_tokens=64, inline_shapes=True)(posts)
+    assert shaped.text_ids.tolist() == plain.text_ids.tolist()  # word by word: the same subwords
+    assert shaped.text_know.tolist() == plain.text_know.tolist()
+    know_at = shaped.text_know[0].bool()
+    assert not plain.shape_ids[0][know_at].any()  # without the option the knowledge has no shapes
+    assert shaped.shape_ids[0][~know_at].tolist() == plain.shape_ids[0][~know_at].tolist()
+    tok = AutoTokenizer.from_pretrained(minilm_path)
+    want = [SHAPES.index(s) for w, s in zip(" ".join(know).split(), [
+        "Capitalised", "Capitalised", "lower", "Capitalised", "lower", "lower", "@mention", "lower", "#hashtag",
+        "ALLCAPS", "lower", "lower", "number"], strict=True) for _ in tok.encode(w, add_special_tokens=False)]
+    assert shaped.shape_ids[0][know_at].tolist() == [*want, 0]  # the closing [SEP] has none
+    cut = _layout(minilm_path, inline_knowledge_tokens=5, inline_shapes=True)(posts)
+    assert int(cut.text_know[0].sum()) == 6 and cut.shape_ids[0][cut.text_know[0].bool()].tolist() == [*want[:5], 0]

@@ -40,3 +40,15 @@ def test_the_entity_epochs_go_to_the_entity_model_only():
     assert part_args(TrainConfig(epochs=15))["entity"].epochs == 15
     with pytest.raises(ConfigError, match="entity_epochs"):
         TrainConfig(entity_epochs=-1)
+
+
+def test_inline_shapes_need_word_shapes_and_inline_knowledge_and_stay_in_their_part():
+    for bad in ({"word_shapes": False, "inline_knowledge_tokens": 64}, {"inline_knowledge_tokens": 0}):
+        with pytest.raises(ConfigError, match="inline_knowledge_shapes"):
+            ModelConfig(inline_knowledge_shapes=True, **bad)
+    parts = part_configs(ModelConfig(pipeline=True, inline_knowledge_tokens=64, inline_knowledge_shapes=True,
+                                     inline_knowledge_in="entity"))
+    assert parts["entity"].inline_knowledge_shapes and not parts["relation"].inline_knowledge_shapes
+    # the relation model is the one without the option (a finished one is reused)
+    assert parts["relation"] == part_configs(ModelConfig(pipeline=True, inline_knowledge_tokens=64,
+                                                         inline_knowledge_in="entity"))["relation"]
