@@ -76,7 +76,8 @@ class ModelConfig(Config):
         False, "The span head adds, for each candidate span that opens a knowledge sentence (\"Nestle is a food "
                "company\"), a learned linear map (zero at first) of those sentences' mean embedding by the frozen side "
                "encoder to its scores over none and the types: the LLM's definition as type evidence with a learned "
-               "trust (kecpm.model.definitions). Needs a span head (task jmere or mner) and use_knowledge.")
+               "trust (kecpm.model.definitions). Needs a span head (task jmere or mner) and use_knowledge. Measured on the "
+               "paper's splits: -0.3 rel-strict [-1.0, +0.4] (docs/benchmarks.md), hence off.")
     knowledge_in_side: bool = option(
         True, "Also put the knowledge sentences in the side sequence, read by the frozen side encoder (fusion and pair "
               "reader). false = the knowledge only anchors mentions (knowledge_mentions, knowledge_hints) and the side "
@@ -90,7 +91,8 @@ class ModelConfig(Config):
     inline_knowledge_shapes: bool = option(
         False, "The inline knowledge's subwords get their word's shape vector too (word_shapes), as the text's do: the "
                "uncased encoder then sees which knowledge words are Capitalised, ALLCAPS, @, # (the names the LLM "
-               "writes with capitals). Needs word_shapes and inline_knowledge_tokens.")
+               "writes with capitals). Needs word_shapes and inline_knowledge_tokens. Measured on the paper's splits: "
+               "-0.9 rel-strict [-1.8, -0.1] in the entity model (docs/benchmarks.md), hence off.")
     inline_knowledge_in: str = option(
         ",".join(PIPELINE_PARTS), "With pipeline: the models whose text sequence holds the inline knowledge "
                                   "(inline_knowledge_tokens), 'entity', 'relation' or both comma-separated; 'entity' "
