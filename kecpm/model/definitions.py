@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from kecpm.model.mentions import normalise
+from kecpm.model.mentions import normalise, span_name
 
 
 def subject(sentence: str) -> str:
@@ -31,12 +31,8 @@ def subject(sentence: str) -> str:
 def defined_by(sentences: list[str], tokens: list[str], spans: list[tuple[int, int]]) -> list[list[int]]:
     """For each span [start, end) of ``tokens``: the indices of the ``sentences`` (already ``subject``-normalised)
     that open with its normalised text."""
-    out = []
-    for s, e in spans:
-        name = normalise(" ".join(tokens[s:e]))
-        out.append([i for i, sent in enumerate(sentences) if sent.startswith(name)]
-                   if sentences and len(name.strip()) >= 2 else [])
-    return out
+    names = [span_name(tokens, s, e) for s, e in spans]
+    return [[i for i, sent in enumerate(sentences) if sent.startswith(name)] if name else [] for name in names]
 
 
 class DefinitionReader(nn.Module):

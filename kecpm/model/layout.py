@@ -188,7 +188,8 @@ class InputLayout:
     def __call__(self, posts: list[Post], use_image: bool = False) -> Batch:
         texts = [self._text(p.tokens) for p in posts]
         inline = [self._inline(p) for p in posts]
-        if any(k for k, _ in inline):
+        has_inline = any(k for k, _ in inline)
+        if has_inline:
             texts = [(ids + k, words + [-1] * len(k), n, shapes + ks)
                      for (ids, words, n, shapes), (k, ks) in zip(texts, inline, strict=True)]
         pad = self.tok.pad_token_id or 0
@@ -202,7 +203,7 @@ class InputLayout:
             image_paths=[p.image_path for p in posts] if use_image else None,
             post_ids=[p.id for p in posts],
         )
-        if any(k for k, _ in inline):
+        if has_inline:
             batch.text_know = pad_rows([[0] * (len(t[0]) - len(k)) + [1] * len(k) for t, (k, _) in zip(texts, inline,
                                                                                                       strict=True)], 0)
         if self.has_side:

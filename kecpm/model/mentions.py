@@ -25,14 +25,16 @@ def normalise(text: str) -> str:
     return " " + " ".join(_NON_WORD.split(text.lower())).strip() + " "
 
 
+def span_name(tokens: list[str], start: int, end: int) -> str:
+    """The normalised text of the span [start, end) of ``tokens``, or "" when it has under 2 characters (no name)."""
+    name = normalise(" ".join(tokens[start:end]))
+    return name if len(name.strip()) >= 2 else ""
+
+
 def named_in(sentences: list[str], tokens: list[str], spans: list[tuple[int, int]]) -> list[set[int]]:
     """For each span [start, end) of ``tokens``: the indices of the (normalised) sentences naming it."""
-    out = []
-    for s, e in spans:
-        name = normalise(" ".join(tokens[s:e]))
-        out.append({i for i, sent in enumerate(sentences) if len(name.strip()) >= 2 and name in sent}
-                   if sentences else set())
-    return out
+    names = [span_name(tokens, s, e) for s, e in spans]
+    return [{i for i, sent in enumerate(sentences) if name in sent} if name else set() for name in names]
 
 
 def span_flags(named: list[set[int]], device: torch.device | None = None) -> torch.Tensor:

@@ -78,4 +78,3 @@ def test_needs_knowledge_and_a_span_head():
         ModelConfig(knowledge_definitions=True, use_knowledge=False)
     parts = part_configs(ModelConfig(knowledge_definitions=True, pipeline=True))
     assert parts["entity"].knowledge_definitions and not parts["relation"].knowledge_definitions
-
