@@ -102,6 +102,10 @@ class ModelConfig(Config):
                "(gen-knowledge --format hints) names with that type: how far to trust the LLM's types "
                "(kecpm.model.hints). Posts without hints are read as before.")
     knowledge_dropout: float = option(0.3, "Training probability of hiding a post's knowledge entirely.")
+    inline_knowledge_dropout: float = option(
+        -1.0, "knowledge_dropout of a model whose text sequence holds the knowledge inline (inline_knowledge_tokens; "
+              "with pipeline, the models of inline_knowledge_in): one draw hides it from all of that model's readers. "
+              "-1 = knowledge_dropout.")
     ib_weight: float = option(
         0.0, "MMIB refinement regulariser: weight of the KL terms of stochastic bottlenecks on the word "
              "states (after fusion), the side states and the visual prefix (kecpm.model.mmib); 0 = off.")
@@ -178,6 +182,9 @@ class ModelConfig(Config):
         for name in ("knowledge_dropout", "head_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not (self.inline_knowledge_dropout == -1.0 or 0.0 <= self.inline_knowledge_dropout < 1.0):
+            raise ConfigError(f"inline_knowledge_dropout must be in [0, 1) or -1 (= knowledge_dropout), "
+                              f"got {self.inline_knowledge_dropout}")
         for name in ("ib_weight", "align_weight"):
             if not 0.0 <= getattr(self, name) < float("inf"):
                 raise ConfigError(f"{name} must be >= 0 (and finite), got {getattr(self, name)}")
@@ -220,6 +227,11 @@ class ModelConfig(Config):
     def inline_parts(self) -> list[str]:
         """The pipeline models given the inline knowledge (``inline_knowledge_in`` split)."""
         return [p.strip() for p in self.inline_knowledge_in.split(",") if p.strip()]
+
+    @property
+    def inline_dropout(self) -> float:
+        """The knowledge dropout of a model that reads the knowledge inline."""
+        return self.knowledge_dropout if self.inline_knowledge_dropout < 0 else self.inline_knowledge_dropout
 
     def resolve_min_triples(self, train: Sequence[Post]) -> ModelConfig:
         """This config with ``min_triples`` -1 resolved from the training posts: 1 when the task has a relation

@@ -122,7 +122,7 @@ class PostEncoder(nn.Module):
         mask = batch.text_mask
         # knowledge in the text sequence: its dropout draw comes first and holds for every reader of the knowledge
         inline = batch.text_know is not None
-        drop = knowledge_drop(self.config.knowledge_dropout, len(emb), self.training) if inline else None
+        drop = knowledge_drop(self.config.inline_dropout, len(emb), self.training) if inline else None
         if drop is not None:
             mask = mask * (1 - batch.text_know * drop.to(mask.device).long().unsqueeze(1))
         prefix = []

@@ -38,11 +38,14 @@ def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
     only in those train the same entity, or relation, model)."""
     tasks = {"entity": (Task.MNER, {"pair_sentences": False}),
              "relation": (Task.MRE, {"span_sentences": False, "knowledge_definitions": False})}
-    default_in = ModelConfig.defaults()["inline_knowledge_in"]
-    inline = {name: name in model_config.inline_parts for name in tasks}
-    return {name: model_config.replace(pipeline=False, task=task, relation_negatives=0, **off, inline_knowledge_in=default_in,
-                                       inline_knowledge_tokens=model_config.inline_knowledge_tokens if inline[name] else 0,
-                                       inline_knowledge_shapes=model_config.inline_knowledge_shapes and inline[name])
+    defaults = ModelConfig.defaults()
+
+    def inline_options(part: str) -> dict[str, Any]:  # the inline knowledge's options, or their defaults
+        names = ("inline_knowledge_tokens", "inline_knowledge_dropout", "inline_knowledge_shapes")
+        return {n: getattr(model_config, n) if part in model_config.inline_parts else defaults[n] for n in names}
+
+    return {name: model_config.replace(pipeline=False, task=task, relation_negatives=0, **off,
+                                       inline_knowledge_in=defaults["inline_knowledge_in"], **inline_options(name))
             for name, (task, off) in tasks.items()}
 
 
