@@ -75,6 +75,15 @@ def test_inline_knowledge_changes_only_posts_with_knowledge_and_drops_with_it(ma
     ref = inline.encoder(_inline_masked(inline, with_k))
     assert dropped.know_visible == [False]
     assert torch.allclose(dropped.words[0], ref.words[0], atol=1e-5)
+    # inline_knowledge_dropout overrides knowledge_dropout for a model reading the knowledge inline
+    kept = make_model(inline_knowledge_tokens=32, knowledge_dropout=0.999, inline_knowledge_dropout=0.0, head_dropout=0.0)
+    kept.load_state_dict(plain.state_dict())
+    kept.train()
+    kept.encoder.text.eval()
+    torch.manual_seed(1)
+    seen = kept.encoder(kept.encoder.batch([with_k]))
+    assert seen.know_visible == [True]
+    assert torch.allclose(seen.words[0], enc["inline"].words[0], atol=1e-5)
 
 
 def _inline_masked(model, post):  # noqa: ANN001, ANN201

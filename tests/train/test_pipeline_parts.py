@@ -52,3 +52,16 @@ def test_inline_shapes_need_word_shapes_and_inline_knowledge_and_stay_in_their_p
     # the relation model is the one without the option (a finished one is reused)
     assert parts["relation"] == part_configs(ModelConfig(pipeline=True, inline_knowledge_tokens=64,
                                                          inline_knowledge_in="entity"))["relation"]
+
+
+def test_inline_dropout_stays_in_the_inline_part_and_is_checked():
+    for bad in (1.0, -0.5, 2.0):
+        with pytest.raises(ConfigError, match="inline_knowledge_dropout"):
+            ModelConfig(inline_knowledge_dropout=bad)
+    parts = part_configs(ModelConfig(pipeline=True, inline_knowledge_tokens=64, inline_knowledge_dropout=0.0,
+                                     inline_knowledge_in="entity", knowledge_dropout=0.2))
+    assert [parts[p].inline_dropout for p in ("entity", "relation")] == [0.0, 0.2]
+    # the relation model is the one trained without the option (reused by pipelines that differ only in it)
+    assert parts["relation"] == part_configs(ModelConfig(pipeline=True, inline_knowledge_tokens=64, knowledge_dropout=0.2,
+                                                         inline_knowledge_in="entity"))["relation"]
+    assert ModelConfig(knowledge_dropout=0.2).inline_dropout == 0.2
