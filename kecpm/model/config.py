@@ -93,6 +93,10 @@ class ModelConfig(Config):
                "uncased encoder then sees which knowledge words are Capitalised, ALLCAPS, @, # (the names the LLM "
                "writes with capitals). Needs word_shapes and inline_knowledge_tokens. Measured on the paper's splits: "
                "-0.9 rel-strict [-1.8, -0.1] in the entity model (docs/benchmarks.md), hence off.")
+    inline_knowledge_segment: bool = option(
+        False, "The inline knowledge (and its closing [SEP]) is the encoder's second segment, token type 1, as BERT reads "
+               "a sentence pair ([CLS] A [SEP] B [SEP]); else all token type 0. Needs inline_knowledge_tokens and an "
+               "encoder with two token types.")
     inline_knowledge_in: str = option(
         ",".join(PIPELINE_PARTS), "With pipeline: the models whose text sequence holds the inline knowledge "
                                   "(inline_knowledge_tokens), 'entity', 'relation' or both comma-separated; 'entity' "
@@ -162,6 +166,9 @@ class ModelConfig(Config):
             raise ConfigError(f"inline_knowledge_tokens must be >= 0 (0 = off), got {self.inline_knowledge_tokens}")
         if self.inline_knowledge_shapes and not (self.word_shapes and self.inline_knowledge_tokens):
             raise ConfigError("inline_knowledge_shapes gives the inline knowledge word shapes: it needs word_shapes and "
+                              "inline_knowledge_tokens > 0")
+        if self.inline_knowledge_segment and not self.inline_knowledge_tokens:
+            raise ConfigError("inline_knowledge_segment makes the inline knowledge segment B: it needs "
                               "inline_knowledge_tokens > 0")
         if not self.inline_parts or not set(self.inline_parts) <= set(PIPELINE_PARTS):
             raise ConfigError(f"inline_knowledge_in: {self.inline_knowledge_in!r} is not 'entity', 'relation' or "

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kecpm.config import ConfigError
 from kecpm.data.schema import Post
 from kecpm.model.config import ModelConfig
 from kecpm.model.experts import Experts
@@ -61,6 +62,9 @@ class PostEncoder(nn.Module):
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.text = AutoModel.from_pretrained(path)
         self.hidden = self.text.config.hidden_size
+        if config.inline_knowledge_segment and getattr(self.text.config, "type_vocab_size", 0) < 2:
+            raise ConfigError(f"inline_knowledge_segment needs an encoder with two token types; {path} has "
+                              f"{getattr(self.text.config, 'type_vocab_size', 0)}")
         if config.freeze_encoder:
             self.text.requires_grad_(False)
         self.layout = InputLayout(self.tokenizer, config.max_text_tokens, config.max_caption_tokens,
@@ -136,10 +140,14 @@ class PostEncoder(nn.Module):
                 vis = mmib.bottleneck("image", vis, has_image.unsqueeze(1).expand(vis.shape[:2]), aux)
             prefix.append(vis)
         n_pre = sum(p.size(1) for p in prefix)
+        # inline_knowledge_segment: the knowledge is segment B (token type 1), everything else segment A
+        types = batch.text_know.to(mask.device) if inline and self.config.inline_knowledge_segment else None
         if prefix:
             emb = torch.cat([*prefix, emb], dim=1)
             mask = torch.cat([mask.new_ones(len(mask), n_pre), mask], dim=1)
-        states = self.text(inputs_embeds=emb, attention_mask=mask).last_hidden_state[:, n_pre:]
+            types = None if types is None else torch.cat([types.new_zeros(len(types), n_pre), types], dim=1)
+        extra = {} if types is None else {"token_type_ids": types}
+        states = self.text(inputs_embeds=emb, attention_mask=mask, **extra).last_hidden_state[:, n_pre:]
         text_states = states  # the encoder's own reading of the text, before fusion
         side = keys = visible = None
         if self.experts is not None:

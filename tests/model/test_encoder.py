@@ -91,3 +91,39 @@ def _inline_masked(model, post):  # noqa: ANN001, ANN201
     batch = model.encoder.batch([post])
     batch.text_mask = batch.text_mask * (1 - batch.text_know)
     return batch
+
+
+def test_inline_segment_reads_the_knowledge_as_segment_b(make_model, tiny_posts):
+    """``inline_knowledge_segment`` adds no parameters and changes only how a post with knowledge is read: the
+    same as giving the encoder token type 1 on the knowledge and its closing [SEP] by hand."""
+    from dataclasses import replace
+
+    with_k = replace(tiny_posts[0], knowledge=["Obama was the president of the United States."])
+    without = replace(tiny_posts[1], knowledge=None)
+    bare = {"inline_knowledge_tokens": 32, "soft_prompt_tokens": 0, "use_image": False}  # no prefix before the text
+    inline, segment = make_model(**bare), make_model(**bare, inline_knowledge_segment=True)
+    segment.load_state_dict(inline.state_dict())
+    for m in (inline, segment):
+        m.eval()
+    batch = segment.encoder.batch([with_k, without])
+    assert batch.text_know[0].sum() > 0 and batch.text_know[1].sum() == 0
+    got = segment.encoder(batch)
+    plain = inline.encoder(inline.encoder.batch([with_k, without]))
+    n1 = got.n_words[1]
+    assert torch.allclose(got.words[1, :n1], plain.words[1, :n1], atol=1e-5)
+    assert not torch.allclose(got.words[0], plain.words[0], atol=1e-4)
+    text = inline.encoder.text
+    emb = text.get_input_embeddings()(batch.text_ids)
+    if inline.encoder.shapes is not None:
+        emb = emb + inline.encoder.shapes[batch.shape_ids]
+    by_hand = text(inputs_embeds=emb, attention_mask=batch.text_mask, token_type_ids=batch.text_know).last_hidden_state
+    onehot = batch.word_index[0].unsqueeze(0) == torch.arange(got.n_words[0]).unsqueeze(1)
+    first_word = by_hand[0][onehot[0]].mean(0)
+    assert torch.allclose(got.words[0, 0], first_word, atol=1e-5)
+
+
+def test_inline_segment_needs_inline_knowledge():
+    from kecpm.model.config import ModelConfig
+
+    with pytest.raises(ConfigError, match="inline_knowledge_segment"):
+        ModelConfig(inline_knowledge_segment=True)
