@@ -126,11 +126,11 @@ VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-def-win3": [
 # the uncased encoder then sees the LLM's capitals; relation model as -entinline-win3's (copy it in to reuse it)
 VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-kshapes-win3": [
     *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-entinline-win3"], "--set", "model.inline_knowledge_shapes=true"]}
-# the entity model's inline knowledge hidden in training less often (session 19, model.inline_knowledge_dropout; 0.3
+# the entity model's inline knowledge hidden in training less or more often (session 19, model.inline_knowledge_dropout; 0.3
 # before): relation model as -entinline-win3's (copy it in to reuse it)
 VARIANTS |= {f"warm-shapes-mentions-min1-pipe-pairsent-entinline-ikd{p:g}-win3".replace(".", ""): [
     *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-entinline-win3"], "--set", f"model.inline_knowledge_dropout={p}"]
-    for p in (0.0, 0.1)}
+    for p in (0.0, 0.1, 0.5)}
 # the entity model's inline knowledge as the encoder's segment B, token type 1 (session 19,
 # model.inline_knowledge_segment): relation model as -entinline-win3's (copy it in to reuse it)
 VARIANTS |= {f"warm-shapes-mentions-min1-pipe-pairsent-entinline{ikd}-seg-win3": [
