@@ -22,6 +22,7 @@ and its row pools them all: mean ± std over data seeds x training seeds.
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import subprocess
 import sys
@@ -186,7 +187,14 @@ def before_adapt(rows: list[dict]) -> list[dict]:
         "rel_acc_gold_entities")} for r in rows if "test_before_adapt" in r]
 
 
+def _stop(signum: int, _frame: object) -> None:
+    """SIGTERM as an exception: ``subprocess.run`` then kills the ``kecpm train`` it waits for (it resumes
+    from its checkpoint), instead of leaving it running with no parent."""
+    raise SystemExit(f"stopped by signal {signum}")
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _stop)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--splits", choices=sorted(SPLITS), default="paper")
     ap.add_argument("--variants", default="full,noknow", help=f"comma list of {', '.join(VARIANTS)}")
