@@ -62,9 +62,9 @@ class PostEncoder(nn.Module):
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.text = AutoModel.from_pretrained(path)
         self.hidden = self.text.config.hidden_size
-        if config.inline_knowledge_segment and getattr(self.text.config, "type_vocab_size", 0) < 2:
-            raise ConfigError(f"inline_knowledge_segment needs an encoder with two token types; {path} has "
-                              f"{getattr(self.text.config, 'type_vocab_size', 0)}")
+        n_types = getattr(self.text.config, "type_vocab_size", 0)
+        if config.inline_knowledge_segment and n_types < 2:
+            raise ConfigError(f"inline_knowledge_segment needs an encoder with two token types; {path} has {n_types}")
         if config.freeze_encoder:
             self.text.requires_grad_(False)
         self.layout = InputLayout(self.tokenizer, config.max_text_tokens, config.max_caption_tokens,

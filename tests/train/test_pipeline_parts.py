@@ -65,6 +65,9 @@ def test_inline_dropout_stays_in_the_inline_part_and_is_checked():
     assert parts["relation"] == part_configs(ModelConfig(pipeline=True, inline_knowledge_tokens=64, knowledge_dropout=0.2,
                                                          inline_knowledge_in="entity"))["relation"]
     assert ModelConfig(knowledge_dropout=0.2).inline_dropout == 0.2
+
+
+def test_inline_segment_stays_in_the_inline_part():
     parts = part_configs(ModelConfig(pipeline=True, inline_knowledge_tokens=64, inline_knowledge_segment=True,
                                      inline_knowledge_in="entity"))
     assert parts["entity"].inline_knowledge_segment and not parts["relation"].inline_knowledge_segment
