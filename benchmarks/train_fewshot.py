@@ -136,6 +136,12 @@ VARIANTS |= {f"warm-shapes-mentions-min1-pipe-pairsent-entinline-ikd{p:g}-win3".
 # model.inline_knowledge_segment): relation model as -entinline-win3's (copy it in to reuse it)
 VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-seg-win3": [
     *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-entinline-win3"], "--set", "model.inline_knowledge_segment=true"]}
+# the entity model reads a random subset (each sentence hidden with probability 0.2) of its inline knowledge's sentences
+# in a random order at each training step (session 20, model.inline_knowledge_sentence_dropout): relation model as
+# -entinline-win3's (copy it in to reuse it)
+VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-ksd02-win3": [
+    *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-entinline-win3"], "--set",
+    "model.inline_knowledge_sentence_dropout=0.2"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output

@@ -112,6 +112,11 @@ class ModelConfig(Config):
               "with pipeline, the models of inline_knowledge_in): one draw hides it from all of that model's readers. "
               "-1 = knowledge_dropout. Measured in the entity model on the paper's splits against 0.3: 0 is -2.5 "
               "rel-strict [-3.8, -1.1], 0.5 is +0.1 [-0.7, +0.9] (docs/benchmarks.md).")
+    inline_knowledge_sentence_dropout: float = option(
+        0.0, "Training, in a model that reads the knowledge inline (inline_knowledge_tokens; with pipeline, the models "
+             "of inline_knowledge_in): each step hides each knowledge sentence of a post with this probability and "
+             "shuffles the order of the rest, for all of that model's readers of the knowledge (kecpm.model.sentence_"
+             "dropout); 0 = off, every sentence in the LLM's order.")
     ib_weight: float = option(
         0.0, "MMIB refinement regulariser: weight of the KL terms of stochastic bottlenecks on the word "
              "states (after fusion), the side states and the visual prefix (kecpm.model.mmib); 0 = off.")
@@ -194,6 +199,11 @@ class ModelConfig(Config):
         if not (self.inline_knowledge_dropout == -1.0 or 0.0 <= self.inline_knowledge_dropout < 1.0):
             raise ConfigError(f"inline_knowledge_dropout must be in [0, 1) or -1 (= knowledge_dropout), "
                               f"got {self.inline_knowledge_dropout}")
+        if not 0.0 <= self.inline_knowledge_sentence_dropout < 1.0:
+            raise ConfigError(f"inline_knowledge_sentence_dropout must be in [0, 1), got {self.inline_knowledge_sentence_dropout}")
+        if self.inline_knowledge_sentence_dropout and not self.inline_knowledge_tokens:
+            raise ConfigError("inline_knowledge_sentence_dropout varies the inline knowledge's sentences: it needs "
+                              "inline_knowledge_tokens > 0")
         for name in ("ib_weight", "align_weight"):
             if not 0.0 <= getattr(self, name) < float("inf"):
                 raise ConfigError(f"{name} must be >= 0 (and finite), got {getattr(self, name)}")

@@ -184,7 +184,9 @@ class PostEncoder(nn.Module):
     def side_states(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, Ls, H) frozen-encoder states of the side sequences, cached per distinct sequence."""
         keys = [(self.training, *ids[b, : int(mask[b].sum())].tolist()) for b in range(len(ids))]
-        missing = sorted(dict.fromkeys(k for k in keys if k not in self._side_cache), key=len)
+        # with sentence dropout nearly every training sequence is new: those are not kept (the cache would grow each step)
+        cache = {} if self.training and self.config.inline_knowledge_sentence_dropout else self._side_cache
+        missing = sorted(dict.fromkeys(k for k in keys if k not in cache), key=len)
         # Training: one sequence at a time, unpadded, as every measured run did. Prediction: padded batches of
         # similar lengths, 3x faster on short sequences (CPU); padding changes the last float bits, so states
         # are cached per mode and a model predicts the same whether or not it was trained in this process.
@@ -196,11 +198,11 @@ class PostEncoder(nn.Module):
             att = pad_rows([[1] * len(k) for k in chunk], 0).to(ids.device)
             out = self.side(input_ids=seq, attention_mask=att if step > 1 else None).last_hidden_state
             for j, k in enumerate(missing[i:i + step]):
-                self._side_cache[k] = out[j, : len(k) - 1]
-        first = self._side_cache[keys[0]]
+                cache[k] = out[j, : len(k) - 1]
+        first = cache[keys[0]]
         states = first.new_zeros(*ids.shape, first.size(-1))
         for b, k in enumerate(keys):
-            states[b, : len(k) - 1] = self._side_cache[k]
+            states[b, : len(k) - 1] = cache[k]
         return states
 
     @torch.no_grad()

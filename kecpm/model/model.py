@@ -26,6 +26,7 @@ from kecpm.model.definitions import subject
 from kecpm.model.encoder import PostEncoder
 from kecpm.model.heads import HEADS, Head, Labels, PostView, SpanFeatures
 from kecpm.model.heads.base import Terms
+from kecpm.model.sentence_dropout import vary_sentences
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +206,8 @@ class PromptModel(nn.Module):
 
     def loss(self, posts: Sequence[Post]) -> torch.Tensor:
         """Sum of the heads' losses on a batch of gold posts, plus the encoder's regularisers (MMIB)."""
+        if self.training:  # inline_knowledge_sentence_dropout: a random subset and order of the sentences (0: as given)
+            posts = vary_sentences(posts, self.config.inline_knowledge_sentence_dropout)
         views, aux = self._encode(posts)
         terms: dict[str, list[Terms]] = {name: [] for name in self.heads}
         for view in views:  # post by post, head by head (the order dropout draws its masks in)

@@ -42,7 +42,7 @@ def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
 
     def inline_options(part: str) -> dict[str, Any]:  # the inline knowledge's options, or their defaults
         names = ("inline_knowledge_tokens", "inline_knowledge_dropout", "inline_knowledge_shapes",
-                 "inline_knowledge_segment")
+                 "inline_knowledge_segment", "inline_knowledge_sentence_dropout")
         return {n: getattr(model_config, n) if part in model_config.inline_parts else defaults[n] for n in names}
 
     return {name: model_config.replace(pipeline=False, task=task, relation_negatives=0, **off,
