@@ -67,7 +67,12 @@ def test_inline_dropout_stays_in_the_inline_part_and_is_checked():
     assert ModelConfig(knowledge_dropout=0.2).inline_dropout == 0.2
 
 
-def test_inline_segment_stays_in_the_inline_part():
-    parts = part_configs(ModelConfig(pipeline=True, inline_knowledge_tokens=64, inline_knowledge_segment=True,
-                                     inline_knowledge_in="entity"))
-    assert parts["entity"].inline_knowledge_segment and not parts["relation"].inline_knowledge_segment
+@pytest.mark.parametrize("option, value", [("inline_knowledge_segment", True),
+                                           ("inline_knowledge_sentence_dropout", 0.2)])
+def test_inline_options_stay_in_the_inline_part(option, value):
+    """The relation model is the one a pipeline without the option trains (so a benchmark can reuse it)."""
+    parts = part_configs(ModelConfig(pipeline=True, inline_knowledge_tokens=64, inline_knowledge_in="entity",
+                                     **{option: value}))
+    assert getattr(parts["entity"], option) == value
+    assert parts["relation"] == part_configs(ModelConfig(pipeline=True, inline_knowledge_tokens=64,
+                                                         inline_knowledge_in="entity"))["relation"]
