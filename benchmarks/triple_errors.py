@@ -21,6 +21,7 @@ from pathlib import Path
 from redecode import test_posts
 
 from kecpm.compare import seed_runs
+from kecpm.data.errors import DataError
 from kecpm.data.jsonl import read_json
 from kecpm.data.readers import read_posts
 from kecpm.data.schema import Entity, Post
@@ -67,7 +68,10 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", type=Path, help="finished runs (pooled)")
     ap.add_argument("--vs", nargs="*", type=Path, default=[], help="other runs (pooled), printed beside them")
     args = ap.parse_args()
-    a, b = run_counts(args.runs), run_counts(args.vs) if args.vs else None
+    try:
+        a, b = run_counts(args.runs), run_counts(args.vs) if args.vs else None
+    except (DataError, FileNotFoundError) as e:
+        ap.error(str(e))
     for key in sorted(set(a) | set(b or {})):
         print(f"{key:45s} {a[key]:7d}" + (f" {b[key]:7d} ({b[key] - a[key]:+d})" if b is not None else ""))
 

@@ -26,11 +26,12 @@ import torch
 from redecode import test_posts
 
 from kecpm.compare import seed_runs
+from kecpm.data.errors import DataError
 from kecpm.data.jsonl import read_json, write_jsonl
 from kecpm.data.schema import Post
 from kecpm.evaluate import score
 from kecpm.model.heads.span import SpanHead
-from kecpm.model.pipeline import PipelineModel
+from kecpm.model.pipeline import PipelineModel, is_pipeline
 from kecpm.results import summary, write_results, write_summary
 
 log = logging.getLogger("view_ensemble")
@@ -48,6 +49,8 @@ def views_of(model: PipelineModel, test: list[Post], hidden: float | None, order
 
 
 def ensemble_seed(seed_dir: Path, out: Path, hidden: float | None, orders: int) -> dict:
+    if not is_pipeline(seed_dir / "model"):
+        raise ValueError(f"{seed_dir}: not a pipeline run (kecpm train --pipeline): no entity model of its own")
     res = read_json(seed_dir / "results.json")
     model = PipelineModel.load(seed_dir / "model")
     test = test_posts(res, use_knowledge=True)
@@ -90,10 +93,13 @@ def main() -> None:
     for run in args.runs:
         stem, tseed = re.fullmatch(r"(.*?)(-t\d+)?", run.name).groups()
         new = run.with_name(stem + args.out_suffix + (tseed or ""))
-        for seed in seed_runs(run):
-            rec = ensemble_seed(seed.dir, new / seed.dir.name, args.hidden, args.orders or 0)
-            log.info("%s: rel-strict %.1f, entity %.1f", new / seed.dir.name, 100 * rec["test"]["rel_strict_f1"],
-                     100 * rec["test"]["entity_f1"])
+        try:
+            for seed in seed_runs(run):
+                rec = ensemble_seed(seed.dir, new / seed.dir.name, args.hidden, args.orders or 0)
+                log.info("%s: rel-strict %.1f, entity %.1f", new / seed.dir.name, 100 * rec["test"]["rel_strict_f1"],
+                         100 * rec["test"]["entity_f1"])
+        except (DataError, FileNotFoundError, ValueError) as e:  # no run, not a pipeline, unreadable posts
+            ap.error(str(e))
         write_summary(new)
 
 
