@@ -194,14 +194,12 @@ class ModelConfig(Config):
         for name in ("entity_threshold", "relation_threshold"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in (0, 1], got {getattr(self, name)}")
-        for name in ("knowledge_dropout", "head_dropout"):
+        for name in ("knowledge_dropout", "head_dropout", "inline_knowledge_sentence_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if not (self.inline_knowledge_dropout == -1.0 or 0.0 <= self.inline_knowledge_dropout < 1.0):
             raise ConfigError(f"inline_knowledge_dropout must be in [0, 1) or -1 (= knowledge_dropout), "
                               f"got {self.inline_knowledge_dropout}")
-        if not 0.0 <= self.inline_knowledge_sentence_dropout < 1.0:
-            raise ConfigError(f"inline_knowledge_sentence_dropout must be in [0, 1), got {self.inline_knowledge_sentence_dropout}")
         if self.inline_knowledge_sentence_dropout and not self.inline_knowledge_tokens:
             raise ConfigError("inline_knowledge_sentence_dropout varies the inline knowledge's sentences: it needs "
                               "inline_knowledge_tokens > 0")
