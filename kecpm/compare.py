@@ -49,9 +49,11 @@ def seed_runs(run: Path) -> list[SeedRun]:
             log.warning("%s: no results.json or predictions.jsonl (unfinished?); left out", d)
             continue
         res = read_json(d / "results.json")
+        if not isinstance(res, dict) or not isinstance(res.get("seed"), int):
+            raise DataError(f"{d / 'results.json'}: no integer seed (not the results.json of a kecpm run)")
         cfg = read_json(d / "config.json") if (d / "config.json").is_file() else {}
         train_seed = res.get("train_seed", (cfg.get("train") or {}).get("seed", -1))
-        out.append(SeedRun(run, d, int(res["seed"]), int(train_seed),
+        out.append(SeedRun(run, d, res["seed"], int(train_seed),
                            (cfg.get("run") or {}).get("split_dir") or res.get("split_dir")))
     if not out:
         raise FileNotFoundError(f"{run}: no seed*/ folder with results.json and predictions.jsonl")

@@ -141,6 +141,15 @@ def test_a_malformed_results_file_is_one_error_line_naming_it(tmp_path, split):
     assert len(lines) == 1 and f"{b / 'seed1' / 'results.json'}:2: not valid JSON" in lines[0], res.output
 
 
+def test_a_results_file_without_a_seed_is_one_error_line_naming_it(tmp_path, split):
+    a, b = two_runs(tmp_path, split, {0}, {0})
+    (b / "seed1" / "results.json").write_text('{"train_seed": 1}')
+    res = CliRunner().invoke(app, ["compare", str(a), str(b)], env={"COLUMNS": "300"})
+    assert res.exit_code == 1
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"{b / 'seed1' / 'results.json'}: no integer seed" in lines[0], res.output
+
+
 def test_different_test_sets_are_refused(tmp_path, split):
     d, gold = split
     other = gold_posts(tag="x")
