@@ -17,14 +17,14 @@ import logging
 from pathlib import Path
 
 import torch
-from redecode import test_posts
+from redecode import test_posts, write_seed
 
 from kecpm.compare import seed_runs
 from kecpm.data.errors import DataError
-from kecpm.data.jsonl import read_json, write_jsonl
+from kecpm.data.jsonl import read_json
 from kecpm.evaluate import score
 from kecpm.model.pipeline import PipelineModel, write_pipeline_folder
-from kecpm.results import summary, write_results, write_summary
+from kecpm.results import summary, write_summary
 from kecpm.train.pipeline import part_facts
 
 log = logging.getLogger("recombine")
@@ -45,13 +45,11 @@ def recombine_seed(entity_seed: Path, relation_seed: Path, out: Path) -> dict:
     test = test_posts(rel, use_knowledge=True)  # each model reads the knowledge only if its config says so
     preds = model.predict(test)
     scores = score(test, preds)
-    write_jsonl(out / "predictions.jsonl", preds)
-    (out / "config.json").write_text((relation_seed / "config.json").read_text(encoding="utf-8"), encoding="utf-8")
     record = dict(rel)  # the relation model is B's: its accuracy with gold entities is unchanged
     record.update(test=summary(scores), test_scores=scores.to_dict(), gate_openness=model.gate_openness(),
                   **part_facts({"entity": ent, "relation": rel["pipeline"]["relation"]}),
                   recombined={"entity": str(entity_seed), "relation": str(relation_seed)})
-    write_results(out / "results.json", record)
+    write_seed(out, relation_seed, preds, record)
     return record
 
 

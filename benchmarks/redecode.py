@@ -47,6 +47,15 @@ def test_posts(res: dict, use_knowledge: bool) -> list:
     return test
 
 
+def write_seed(out: Path, source: Path, preds: list, record: dict) -> None:
+    """A new run's seed folder ``out`` from test predictions: ``preds`` (predictions.jsonl), the config.json of the
+    seed folder ``source`` it was made from, and ``record`` (results.json)."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out / "predictions.jsonl", preds)
+    (out / "config.json").write_text((source / "config.json").read_text(encoding="utf-8"), encoding="utf-8")
+    write_results(out / "results.json", record)
+
+
 def redecode_seed(seed_dir: Path, out: Path, changes: dict[str, object], threads: int) -> dict:
     """Re-predict one seed folder's test posts with ``changes`` to its model's decoding; write ``out``."""
     res = read_json(seed_dir / "results.json")
@@ -57,13 +66,10 @@ def redecode_seed(seed_dir: Path, out: Path, changes: dict[str, object], threads
     torch.set_num_threads(threads)
     preds = model.predict(test)
     scores = score(test, preds)
-    out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / "predictions.jsonl", preds)
-    (out / "config.json").write_text((seed_dir / "config.json").read_text(encoding="utf-8"), encoding="utf-8")
     record = {k: v for k, v in res.items() if k not in ("test_before_adapt", "test_round0")}
     record.update(test=summary(scores), test_scores=scores.to_dict(), rel_acc_gold_entities=relation_accuracy(model, test),
                   redecoded={"from": str(seed_dir), "changes": changes})
-    write_results(out / "results.json", record)
+    write_seed(out, seed_dir, preds, record)
     return record
 
 

@@ -23,16 +23,16 @@ from pathlib import Path
 from unittest import mock
 
 import torch
-from redecode import test_posts
+from redecode import test_posts, write_seed
 
 from kecpm.compare import seed_runs
 from kecpm.data.errors import DataError
-from kecpm.data.jsonl import read_json, write_jsonl
+from kecpm.data.jsonl import read_json
 from kecpm.data.schema import Post
 from kecpm.evaluate import score
 from kecpm.model.heads.span import SpanHead
 from kecpm.model.pipeline import PipelineModel, is_pipeline
-from kecpm.results import summary, write_results, write_summary
+from kecpm.results import summary, write_summary
 
 log = logging.getLogger("view_ensemble")
 
@@ -68,12 +68,9 @@ def ensemble_seed(seed_dir: Path, out: Path, hidden: float | None, orders: int) 
         found = model.entity.predict(test)
     preds = model.predict(test, found=found)
     scores = score(test, preds)
-    out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / "predictions.jsonl", preds)
-    (out / "config.json").write_text((seed_dir / "config.json").read_text(encoding="utf-8"), encoding="utf-8")
     record = {**res, "test": summary(scores), "test_scores": scores.to_dict(),
               "view_ensemble": {"from": str(seed_dir), "hidden": hidden, "orders": orders}}
-    write_results(out / "results.json", record)
+    write_seed(out, seed_dir, preds, record)
     return record
 
 
