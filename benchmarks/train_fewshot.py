@@ -142,6 +142,11 @@ VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-seg-win3": [
 VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-ksd02-win3": [
     *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-entinline-win3"], "--set",
     "model.inline_knowledge_sentence_dropout=0.2"]}
+# the entity model also trains on the training posts' knowledge sentences that name a gold entity and no other
+# capitalised word, the gold names projected onto them (session 21, train.knowledge_posts=clean): relation model as
+# -entinline-win3's (the option is the entity model's only; copy it in to reuse it)
+VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-kpclean-win3": [
+    *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-entinline-win3"], "--set", "train.knowledge_posts=clean"]}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from kecpm.config import Config, ConfigError, option
 from kecpm.device import DEVICE_HELP, check_device
 from kecpm.results import SELECTION_METRICS
+from kecpm.train.knowledge_posts import MODES as KNOWLEDGE_POST_MODES
 
 # Options that change where and how visibly a run goes, not what it learns: left out of cache keys and
 # of the check that a finished run was made with the same options (pretrain, pretrain_align, train.run).
@@ -39,6 +40,11 @@ class TrainConfig(Config):
     augment_pool: str = option("", "Posts whose entity mentions the copies draw from (any readable file, e.g. public "
                                     "NER data; types mapped as for a warm start, PER -> per, ...); empty = the "
                                     "training posts' own mentions.")
+    knowledge_posts: str = option("off", "An entity model (task mner, or a pipeline's entity model) also trains on its "
+                                         "training posts' knowledge sentences, each a post of its own with the gold "
+                                         "names projected onto it (kecpm.train.knowledge_posts): off | clean (only "
+                                         "sentences whose other capitalised words all lie in a name) | named (every "
+                                         "sentence that names a gold entity).")
     fused_adamw: bool = option(True, "AdamW as torch's fused kernel (fused=True): about 5x faster optimizer steps on a "
                                      "CPU (they were 15 % of a K=5 epoch), the per-tensor loop's results up to the last "
                                      "bits; false = that loop (how runs were trained before 2026-11-24).")
@@ -88,6 +94,8 @@ class TrainConfig(Config):
             raise ConfigError(f"select_window must be >= 1, got {self.select_window}")
         if self.augment < 0:
             raise ConfigError(f"augment must be >= 0, got {self.augment}")
+        if self.knowledge_posts not in KNOWLEDGE_POST_MODES:
+            raise ConfigError(f"knowledge_posts: {self.knowledge_posts!r} is not one of {', '.join(KNOWLEDGE_POST_MODES)}")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"ema must be in [0, 1), got {self.ema}")
         if self.metric and self.metric not in SELECTION_METRICS:

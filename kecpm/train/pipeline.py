@@ -52,9 +52,11 @@ def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
 
 def part_args(args: TrainConfig) -> dict[str, TrainConfig]:
     """The entity and relation models' training settings: ``entity_epochs`` becomes the entity model's ``epochs``
-    and is left out of both (pipelines differing only in it train the same relation model)."""
+    and is left out of both, ``knowledge_posts`` is the entity model's only (pipelines differing only in them train
+    the same relation model)."""
     base = args.replace(entity_epochs=0)
-    return {"entity": base.replace(epochs=args.entity_epochs or args.epochs), "relation": base}
+    return {"entity": base.replace(epochs=args.entity_epochs or args.epochs),
+            "relation": base.replace(knowledge_posts="off")}
 
 
 def part_facts(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -28,9 +28,11 @@ from kecpm.model.card import run_facts, write_card
 from kecpm.model.config import ModelConfig
 from kecpm.model.model import PromptModel
 from kecpm.model.prior import relation_accuracy
+from kecpm.model.tasks import Task
 from kecpm.results import LABELS, summary, write_results
 from kecpm.train.adapt import AdaptConfig, adapt, read_unlabelled
 from kecpm.train.config import RUNTIME_OPTIONS, TrainConfig
+from kecpm.train.knowledge_posts import knowledge_posts
 from kecpm.train.parallel import Job, run_jobs, threads_per_worker
 from kecpm.train.trainer import Trainer, set_seed
 
@@ -70,6 +72,7 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
         log.info("%s: already done, skipping", out)
         return read_json(out / "results.json")
     copies = augmented(train, args, model_config)  # a bad pool file fails here, before anything is written
+    copies += sentence_posts(train, args, model_config)
     set_seed(args.seed, args.threads)
     with atomic_write(out / "config.json") as fh:
         json.dump({"model": model_config.to_dict(), "train": args.to_dict(),
@@ -129,6 +132,19 @@ def augmented(train: list[Post], args: TrainConfig, model_config: ModelConfig) -
     log.info("augment: %d mention-replaced copies of %d training posts (pool: %d mentions from %s)", len(copies),
              len(train), len(pool), args.augment_pool or "the training posts")
     return copies
+
+
+def sentence_posts(train: list[Post], args: TrainConfig, model_config: ModelConfig) -> list[Post]:
+    """The training posts' knowledge sentences as entity-training posts (``args.knowledge_posts``; none when off)."""
+    if args.knowledge_posts == "off":
+        return []
+    if model_config.task is not Task.MNER:
+        raise ConfigError("train.knowledge_posts trains entity models only: use it with --pipeline (its entity model) "
+                          "or --task mner")
+    posts = knowledge_posts(train, args.knowledge_posts, model_config.filter_knowledge)
+    log.info("knowledge posts (%s): %d sentences of %d training posts' knowledge, %d names projected",
+             args.knowledge_posts, len(posts), len(train), sum(len(p.entities) for p in posts))
+    return posts
 
 
 def train_splits(splits: list[SeedSplit], model_config: ModelConfig, args: TrainConfig, run_dir: str | Path,

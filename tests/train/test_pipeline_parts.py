@@ -76,3 +76,9 @@ def test_inline_options_stay_in_the_inline_part(option, value):
     assert getattr(parts["entity"], option) == value
     assert parts["relation"] == part_configs(ModelConfig(pipeline=True, inline_knowledge_tokens=64,
                                                          inline_knowledge_in="entity"))["relation"]
+
+
+def test_knowledge_posts_go_to_the_entity_model_only():
+    args = part_args(TrainConfig(epochs=15, knowledge_posts="clean", seed=2))
+    assert (args["entity"].knowledge_posts, args["relation"].knowledge_posts) == ("clean", "off")
+    assert args["relation"] == part_args(TrainConfig(epochs=15, seed=2))["relation"]  # a finished one is reused
