@@ -30,6 +30,7 @@ from kecpm.data.readers import read_posts
 from kecpm.evaluate import score
 from kecpm.knowledge import attach_knowledge, hints_map, knowledge_map, read_records
 from kecpm.model.model import PromptModel
+from kecpm.model.pipeline import PipelineModel
 from kecpm.model.prior import relation_accuracy
 from kecpm.results import summary, write_results, write_summary
 
@@ -67,7 +68,8 @@ def redecode_seed(seed_dir: Path, out: Path, changes: dict[str, object], threads
     preds = model.predict(test)
     scores = score(test, preds)
     record = {k: v for k, v in res.items() if k not in ("test_before_adapt", "test_round0")}
-    record.update(test=summary(scores), test_scores=scores.to_dict(), rel_acc_gold_entities=relation_accuracy(model, test),
+    record.update(test=summary(scores), test_scores=scores.to_dict(), rel_acc_gold_entities=relation_accuracy(
+                      model.relation if isinstance(model, PipelineModel) else model, test),
                   redecoded={"from": str(seed_dir), "changes": changes})
     write_seed(out, seed_dir, preds, record)
     return record
