@@ -145,8 +145,10 @@ VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-ksd02-win3": [
 # the entity model also trains on the training posts' knowledge sentences that name a gold entity and no other
 # capitalised word, the gold names projected onto them (session 21, train.knowledge_posts=clean): relation model as
 # -entinline-win3's (the option is the entity model's only; copy it in to reuse it)
-VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-kpclean-win3": [
-    *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-entinline-win3"], "--set", "train.knowledge_posts=clean"]}
+# (-kpnamed: every sentence that names a gold entity, other names in it taught as non-entities)
+VARIANTS |= {f"warm-shapes-mentions-min1-pipe-pairsent-entinline-kp{mode}-win3": [
+    *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-entinline-win3"], "--set", f"train.knowledge_posts={mode}"]
+    for mode in ("clean", "named")}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output
