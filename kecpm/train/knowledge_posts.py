@@ -20,8 +20,8 @@ from dataclasses import replace
 from kecpm.data.schema import Entity, Post, post_id
 from kecpm.model.layout import relevant_sentences
 from kecpm.model.mentions import span_name
+from kecpm.train.config import KNOWLEDGE_POST_MODES
 
-MODES = ("off", "clean", "named")
 _TOKEN = re.compile(r"[@#]?\w+(?:['’.-]\w+)*|[^\w\s]")
 MAX_NAME_WORDS = 8
 _WORDLIKE = re.compile(r"\w")
@@ -63,9 +63,10 @@ def is_clean(tokens: list[str], entities: list[Entity]) -> bool:
 
 
 def knowledge_posts(posts: Sequence[Post], mode: str, filter_knowledge: bool) -> list[Post]:
-    """The extra entity-training posts made of ``posts``' knowledge sentences (``mode``: one of ``MODES``)."""
-    if mode not in MODES:
-        raise ValueError(f"knowledge posts: mode {mode!r} is not one of {', '.join(MODES)}")
+    """The extra entity-training posts made of ``posts``' knowledge sentences (``mode``: one of
+    ``KNOWLEDGE_POST_MODES``)."""
+    if mode not in KNOWLEDGE_POST_MODES:
+        raise ValueError(f"knowledge posts: mode {mode!r} is not one of {', '.join(KNOWLEDGE_POST_MODES)}")
     if mode == "off":
         return []
     out: list[Post] = []
