@@ -8,9 +8,9 @@ from kecpm.config import Config, ConfigError, option
 from kecpm.device import DEVICE_HELP, check_device
 from kecpm.results import SELECTION_METRICS
 
+KNOWLEDGE_POST_MODES = ("off", "clean", "named")  # train.knowledge_posts (kecpm.train.knowledge_posts)
 # Options that change where and how visibly a run goes, not what it learns: left out of cache keys and
 # of the check that a finished run was made with the same options (pretrain, pretrain_align, train.run).
-KNOWLEDGE_POST_MODES = ("off", "clean", "named")  # train.knowledge_posts (kecpm.train.knowledge_posts)
 RUNTIME_OPTIONS = ("threads", "workers", "device", "progress", "eval_batch_size", "max_minutes", "checkpoint_minutes")
 
 

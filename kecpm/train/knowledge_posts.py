@@ -28,7 +28,7 @@ _WORDLIKE = re.compile(r"\w")
 
 
 def sentence_tokens(sentence: str) -> list[str]:
-    """A sentence's words and punctuation marks, a possessive ending kept on its word ("Nadal's")."""
+    """A sentence's words and punctuation marks, a possessive ``'s`` split from its word ("Nadal", "'s")."""
     return [t for w in _TOKEN.findall(sentence) for t in _split_possessive(w)]
 
 
