@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -57,6 +58,20 @@ def write_seed(out: Path, source: Path, preds: list, record: dict) -> None:
     write_results(out / "results.json", record)
 
 
+def derive_runs(runs: list[Path], suffix: str, make_seed: Callable[[Path, Path], dict]) -> None:
+    """A new run beside each of ``runs``, named the old one's name + ``suffix`` (before a training seed's -tN, which
+    stays last as train_fewshot names runs): ``make_seed(seed_dir, out)`` writes and returns each finished seed's
+    results (the seed folders as kecpm compare finds them); then its summary."""
+    for run in runs:
+        stem, tseed = re.fullmatch(r"(.*?)(-t\d+)?", run.name).groups()
+        new = run.with_name(stem + suffix + (tseed or ""))
+        for seed in seed_runs(run):
+            rec = make_seed(seed.dir, new / seed.dir.name)
+            log.info("%s: rel-strict %.1f, entity %.1f", new / seed.dir.name, 100 * rec["test"]["rel_strict_f1"],
+                     100 * rec["test"]["entity_f1"])
+        write_summary(new)
+
+
 def redecode_seed(seed_dir: Path, out: Path, changes: dict[str, object], threads: int) -> dict:
     """Re-predict one seed folder's test posts with ``changes`` to its model's decoding; write ``out``."""
     res = read_json(seed_dir / "results.json")
@@ -91,17 +106,10 @@ def main() -> None:
         ap.error(f"not a decoding option: {', '.join(bad)} (allowed: {', '.join(DECODING)})")
     if args.no_prior_shift:
         changes.update(relation_prior_shift={}, relation_temperature=1.0)
-    for run in args.runs:
-        stem, tseed = re.fullmatch(r"(.*?)(-t\d+)?", run.name).groups()
-        new = run.with_name(stem + args.out_suffix + (tseed or ""))  # the training seed stays last (train_fewshot)
-        try:
-            for seed in seed_runs(run):  # the finished seed folders, as kecpm compare finds them
-                rec = redecode_seed(seed.dir, new / seed.dir.name, changes, args.threads)
-                log.info("%s: rel-strict %.1f, entity %.1f", new / seed.dir.name, 100 * rec["test"]["rel_strict_f1"],
-                         100 * rec["test"]["entity_f1"])
-        except (ConfigError, DataError, FileNotFoundError) as e:
-            ap.error(str(e))
-        write_summary(new)
+    try:
+        derive_runs(args.runs, args.out_suffix, lambda seed_dir, out: redecode_seed(seed_dir, out, changes, args.threads))
+    except (ConfigError, DataError, FileNotFoundError) as e:
+        ap.error(str(e))
 
 
 if __name__ == "__main__":

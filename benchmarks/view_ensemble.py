@@ -17,24 +17,20 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import re
 from dataclasses import replace
 from pathlib import Path
 from unittest import mock
 
 import torch
-from redecode import test_posts, write_seed
+from redecode import derive_runs, test_posts, write_seed
 
-from kecpm.compare import seed_runs
 from kecpm.data.errors import DataError
 from kecpm.data.jsonl import read_json
 from kecpm.data.schema import Post
 from kecpm.evaluate import score
 from kecpm.model.heads.span import SpanHead
 from kecpm.model.pipeline import PipelineModel, is_pipeline
-from kecpm.results import summary, write_summary
-
-log = logging.getLogger("view_ensemble")
+from kecpm.results import summary
 
 
 def views_of(model: PipelineModel, test: list[Post], hidden: float | None, orders: int) -> list[tuple[float, list]]:
@@ -87,17 +83,11 @@ def main() -> None:
         ap.error("--hidden must be in (0, 1) and --orders >= 2")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
-    for run in args.runs:
-        stem, tseed = re.fullmatch(r"(.*?)(-t\d+)?", run.name).groups()
-        new = run.with_name(stem + args.out_suffix + (tseed or ""))
-        try:
-            for seed in seed_runs(run):
-                rec = ensemble_seed(seed.dir, new / seed.dir.name, args.hidden, args.orders or 0)
-                log.info("%s: rel-strict %.1f, entity %.1f", new / seed.dir.name, 100 * rec["test"]["rel_strict_f1"],
-                         100 * rec["test"]["entity_f1"])
-        except (DataError, FileNotFoundError, ValueError) as e:  # no run, not a pipeline, unreadable posts
-            ap.error(str(e))
-        write_summary(new)
+    try:
+        derive_runs(args.runs, args.out_suffix,
+                    lambda seed_dir, out: ensemble_seed(seed_dir, out, args.hidden, args.orders or 0))
+    except (DataError, FileNotFoundError, ValueError) as e:  # no run, not a pipeline, unreadable posts
+        ap.error(str(e))
 
 
 if __name__ == "__main__":
