@@ -85,6 +85,12 @@ def relevant_sentences(sentences: list[str], tokens: list[str]) -> list[str]:
     return [s for s in sentences if content_words(s) & words]
 
 
+def read_sentences(post: Post, filter_knowledge: bool) -> list[str]:
+    """The post's knowledge sentences as a model reads them: with ``filter_knowledge`` only the relevant ones."""
+    sentences = post.knowledge or []
+    return relevant_sentences(sentences, post.tokens) if filter_knowledge else list(sentences)
+
+
 def pad_rows(rows: list[list[int]], value: int) -> torch.Tensor:
     """(len(rows), longest row) long tensor of the rows, right-padded with ``value``."""
     width = max(1, max(len(r) for r in rows))
@@ -159,8 +165,7 @@ class InputLayout:
 
     def knowledge_sentences(self, post: Post) -> list[str]:
         """The post's knowledge sentences the model reads (none without ``use_knowledge``; filtered)."""
-        sentences = (post.knowledge or []) if self.use_knowledge else []
-        return relevant_sentences(sentences, post.tokens) if self.filter_knowledge else list(sentences)
+        return read_sentences(post, self.filter_knowledge) if self.use_knowledge else []
 
     def sentences(self, post: Post) -> list[str]:
         """``knowledge_sentences`` normalised for mention matching (``kecpm.model.mentions``)."""

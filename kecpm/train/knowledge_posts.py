@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from kecpm.data.schema import Entity, Post, post_id
-from kecpm.model.layout import relevant_sentences
+from kecpm.model.layout import read_sentences
 from kecpm.model.mentions import span_name
 from kecpm.train.config import KNOWLEDGE_POST_MODES
 
@@ -73,8 +73,7 @@ def knowledge_posts(posts: Sequence[Post], mode: str, filter_knowledge: bool) ->
     for post in posts:
         names = {key: e.type for e in post.with_entities_from_triples().entities
                  if (key := span_name(post.tokens, e.start, e.end))}
-        sentences = post.knowledge or []
-        for sentence in relevant_sentences(sentences, post.tokens) if filter_knowledge else sentences:
+        for sentence in read_sentences(post, filter_knowledge):
             tokens = sentence_tokens(sentence)
             found = project_names(tokens, names)
             if found and (mode == "named" or is_clean(tokens, found)):
