@@ -132,22 +132,16 @@ def test_mismatched_post_ids_are_one_error_line(tmp_path, split):
     assert str(tmp_path / "b") in lines[0] and "seed 1 (train seed 1)" in lines[0] and "1 gold id(s) missing" in lines[0]
 
 
-def test_a_malformed_results_file_is_one_error_line_naming_it(tmp_path, split):
+@pytest.mark.parametrize("text, message", [('{"seed": 1,\n "train_seed": }', ":2: not valid JSON"),
+                                           ('{"train_seed": 1}', ": no integer seed")],
+                         ids=["malformed", "no-seed"])
+def test_a_bad_results_file_is_one_error_line_naming_it(tmp_path, split, text, message):
     a, b = two_runs(tmp_path, split, {0}, {0})
-    (b / "seed1" / "results.json").write_text('{"seed": 1,\n "train_seed": }')
+    (b / "seed1" / "results.json").write_text(text)
     res = CliRunner().invoke(app, ["compare", str(a), str(b)], env={"COLUMNS": "300"})
     assert res.exit_code == 1
     lines = [line for line in res.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and f"{b / 'seed1' / 'results.json'}:2: not valid JSON" in lines[0], res.output
-
-
-def test_a_results_file_without_a_seed_is_one_error_line_naming_it(tmp_path, split):
-    a, b = two_runs(tmp_path, split, {0}, {0})
-    (b / "seed1" / "results.json").write_text('{"train_seed": 1}')
-    res = CliRunner().invoke(app, ["compare", str(a), str(b)], env={"COLUMNS": "300"})
-    assert res.exit_code == 1
-    lines = [line for line in res.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and f"{b / 'seed1' / 'results.json'}: no integer seed" in lines[0], res.output
+    assert len(lines) == 1 and f"{b / 'seed1' / 'results.json'}{message}" in lines[0], res.output
 
 
 def test_different_test_sets_are_refused(tmp_path, split):
