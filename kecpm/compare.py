@@ -5,7 +5,9 @@ for every pair, that pair's test posts with replacement (the same draw for A and
 sides on the pooled draw: micro F1 from the summed tp / predicted / gold counts. The difference is
 B - A in F1 points; the interval is the 2.5-97.5 percentile of the resampled differences; the
 two-sided p-value is twice the share of resamples whose difference is zero or of the other sign than
-the observed one (at most 1; 1 when the observed difference is 0). See docs/evaluate.md.
+the observed one (at most 1; 1 when the observed difference is 0). A pair whose two sides were warm-started
+from different models (their recorded ``warm_start`` sha256) gets a warning: B - A then includes the
+difference between those models. See docs/evaluate.md.
 """
 
 from __future__ import annotations
@@ -38,6 +40,16 @@ class SeedRun:
     seed: int
     train_seed: int  # -1 when neither results.json nor config.json records it
     split_dir: str | None
+    init: tuple[str, ...] = ()  # sha256 of the model(s) it was warm-started from (empty: none or unrecorded)
+
+
+def init_digests(warm_start: Any) -> tuple[str, ...]:
+    """The ``sha256`` values in a results.json's ``warm_start`` (one model's, or a pipeline's per part), sorted."""
+    if not isinstance(warm_start, dict):
+        return ()
+    if isinstance(warm_start.get("sha256"), str):
+        return (warm_start["sha256"],)
+    return tuple(sorted({d for v in warm_start.values() for d in init_digests(v)}))
 
 
 def seed_runs(run: Path) -> list[SeedRun]:
@@ -54,7 +66,8 @@ def seed_runs(run: Path) -> list[SeedRun]:
         cfg = read_json(d / "config.json") if (d / "config.json").is_file() else {}
         train_seed = res.get("train_seed", (cfg.get("train") or {}).get("seed", -1))
         out.append(SeedRun(run, d, res["seed"], int(train_seed),
-                           (cfg.get("run") or {}).get("split_dir") or res.get("split_dir")))
+                           (cfg.get("run") or {}).get("split_dir") or res.get("split_dir"),
+                           init_digests(res.get("warm_start"))))
     if not out:
         raise FileNotFoundError(f"{run}: no seed*/ folder with results.json and predictions.jsonl")
     return out
@@ -149,8 +162,13 @@ def compare_runs(a: list[Path], b: list[Path], n_boot: int = 10000, seed: int = 
         (ta, gold), (tb, gold_b) = gold_posts(sa, gold_root, cache), gold_posts(sb, gold_root, cache)
         if ta != tb and _annotations(gold) != _annotations(gold_b):
             raise DataError(f"seed {k[0]}, train seed {k[1]}: A and B have different test sets ({ta} vs {tb})")
+        if sa.init and sb.init and sa.init != sb.init:
+            log.warning("seed %d, train seed %d: A and B were warm-started from different models (sha256 %s vs %s): "
+                        "B - A includes their difference", k[0], k[1], ",".join(d[:12] for d in sa.init),
+                        ",".join(d[:12] for d in sb.init))
         rows.append((_post_counts(gold, _predictions(sa, gold)), _post_counts(gold, _predictions(sb, gold))))
-        pairs.append({"seed": k[0], "train_seed": k[1], "n_posts": len(gold), "a": str(sa.dir), "b": str(sb.dir)})
+        pairs.append({"seed": k[0], "train_seed": k[1], "n_posts": len(gold), "a": str(sa.dir), "b": str(sb.dir),
+                      "init_a": list(sa.init), "init_b": list(sb.init)})
     rels = sorted({r for ra, rb in rows for post in ra + rb for r in post} - set(HEADLINE))
     names = [*HEADLINE, *rels]
     counts = [np.array([[x for m in names for post in (pa, pb) for x in post.get(m, (0, 0, 0))]

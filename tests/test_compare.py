@@ -40,11 +40,12 @@ def write_split(root: Path, seed: int, gold: list[Post]) -> Path:
     return root / f"seed{seed}"
 
 
-def write_seed(run: Path, seed: int, train_seed: int, split_dir: Path | str, pred: list[Post]) -> None:
+def write_seed(run: Path, seed: int, train_seed: int, split_dir: Path | str, pred: list[Post],
+               warm_start: dict | None = None) -> None:
     d = run / f"seed{seed}"
     write_jsonl(d / "predictions.jsonl", pred)
     (d / "results.json").write_text(json.dumps({"seed": seed, "train_seed": train_seed, "split_dir": str(split_dir),
-                                                "knowledge_file": None}))
+                                                "knowledge_file": None, "warm_start": warm_start}))
     (d / "config.json").write_text(json.dumps({"run": {"seed": seed, "split_dir": str(split_dir)},
                                                "train": {"seed": train_seed}}))
 
@@ -119,6 +120,25 @@ def test_pairs_by_seed_and_training_seed_and_pools_counts(tmp_path):
     assert r["rel_strict"]["f1_a"] == pytest.approx(100 * 56 / 68)  # mean of pair F1s would be 78.57
     assert compare_runs([tmp_path / "a-t1"], [tmp_path / "b-t1"], n_boot=300, seed=7) == \
         compare_runs([tmp_path / "a-t1"], [tmp_path / "b-t1"], n_boot=300, seed=7)
+
+
+def test_warns_when_the_sides_were_warm_started_from_different_models(tmp_path, split, caplog):
+    """A pipeline records one warm start per model; a plain run one; old runs none (no warning then)."""
+    d, gold = split
+    same, other = {"entity": {"sha256": "a" * 64}, "relation": {"sha256": "a" * 64}}, {"sha256": "b" * 64}
+    write_seed(tmp_path / "a", 1, 1, d, predict(gold, {0, 1}), warm_start=same)
+    write_seed(tmp_path / "b", 1, 1, d, predict(gold, {0, 1}), warm_start={"sha256": "a" * 64})
+    write_seed(tmp_path / "c", 1, 1, d, predict(gold, {0, 1}), warm_start=other)
+    write_seed(tmp_path / "old", 1, 1, d, predict(gold, {0, 1}))
+    with caplog.at_level("WARNING", logger="kecpm.compare"):
+        assert compare_runs([tmp_path / "a"], [tmp_path / "b"], n_boot=100)["pairs"][0]["init_a"] == ["a" * 64]
+        compare_runs([tmp_path / "a"], [tmp_path / "old"], n_boot=100)
+        assert not caplog.records
+        r = compare_runs([tmp_path / "a"], [tmp_path / "c"], n_boot=100)
+    assert [rec.getMessage() for rec in caplog.records] == [
+        "seed 1, train seed 1: A and B were warm-started from different models (sha256 aaaaaaaaaaaa vs bbbbbbbbbbbb): "
+        "B - A includes their difference"]
+    assert r["pairs"][0]["init_b"] == ["b" * 64]
 
 
 def test_mismatched_post_ids_are_one_error_line(tmp_path, split):

@@ -5,7 +5,10 @@ pretrain-entities``) starts a few-shot JMERE model, whose relation head starts f
 present in both: the text encoder, the word-shape vectors, the soft prompt (same length), the span
 width embedding and the span head (its "none" label and every entity type mapped by name). Entity
 types are matched by ``map_type`` (``PER -> per``, ``OTHER``/``MISC -> misc``, otherwise the lower-cased
-name) unless the type map says otherwise; a source type with no match is an error naming it.
+name) unless the type map says otherwise; a source type with no match is an error naming it. The source's
+weights are fingerprinted (``sha256``, recorded in results.json): two runs of the same command on two
+machines may start from two ``pretrain-entities`` models that score alike but differ in their weights, and
+``kecpm compare`` warns when the two sides started from different ones.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def _copy(dst: torch.Tensor, src: torch.Tensor, what: str) -> None:
 def warm_start(model: PromptModel, source_dir: str | Path, type_map: dict[str, str] | None = None) -> dict[str, object]:
     """Copy encoder and span head weights from the saved model in ``source_dir`` into ``model``;
     returns what was copied (recorded in results.json)."""
-    from kecpm.model.folder import has_heads
+    from kecpm.model.folder import has_heads, state_sha256
     from kecpm.model.model import PromptModel
     from kecpm.packaged import model_folder
 
@@ -79,4 +82,4 @@ def warm_start(model: PromptModel, source_dir: str | Path, type_map: dict[str, s
         copied.append("span head")
     log.info("warm start from %s: %s; entity types %s", source_dir, ", ".join(copied),
              ", ".join(f"{s}->{t}" for s, t in mapping.items()) or "-")
-    return {"from": str(source_dir), "copied": copied, "type_map": mapping}
+    return {"from": str(source_dir), "copied": copied, "type_map": mapping, "sha256": state_sha256(src)}

@@ -10,6 +10,7 @@ import torch
 from kecpm.config import ConfigError
 from kecpm.data.schema import Entity, Post, schema_from_posts
 from kecpm.model.config import ModelConfig
+from kecpm.model.folder import state_sha256
 from kecpm.model.model import PromptModel
 from kecpm.model.warm_start import map_type
 
@@ -44,6 +45,7 @@ def test_warm_start_copies_encoder_and_span_head_by_type_name(tiny_posts, tmp_pa
     cfg = ModelConfig(**schema_from_posts(tiny_posts), word_shapes=True, init_from=str(tmp_path / "mner"))
     model = PromptModel.create(cfg)
     assert model.warm_start_info["copied"] == ["encoder", "word shapes", "soft prompt", "span head"]
+    assert model.warm_start_info["sha256"] == state_sha256(source)  # the source's weights, as saved and loaded
     src_text, dst_text = source.encoder.text.state_dict(), model.encoder.text.state_dict()
     assert all(torch.equal(src_text[k], v) for k, v in dst_text.items())
     sv, dv = source.heads["span"].verbalizer, model.heads["span"].verbalizer
