@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import statistics
+from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ METRICS = ("entity_f1", "rel_strict_f1", "rel_boundary_f1", "macro_f1")
 # What may select the best epoch and the thresholds on val: the table's figures, and the mean of entity and
 # rel-strict F1 (a val score less noisy than rel-strict alone on a few dozen val posts).
 SELECTION_METRICS = (*METRICS, "entity_rel_f1")
+# The libraries whose versions can change a run's numbers (recorded in every results.json; they are not all pinned).
+VERSIONED = ("kecpm", "torch", "transformers", "tokenizers", "numpy")
 LABELS = {"entity_f1": "entity F1", "rel_strict_f1": "rel-strict F1", "rel_boundary_f1": "rel-boundary F1",
           "macro_f1": "macro F1"}
 
@@ -27,9 +31,22 @@ def summary(scores: Any) -> dict[str, float]:
             "entity_rel_f1": (scores.entity.f1 + scores.rel_strict.f1) / 2}
 
 
+@cache
+def library_versions() -> dict[str, str | None]:
+    """The installed version of each ``VERSIONED`` library (None when it is not installed)."""
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+    return {name: version(name) for name in VERSIONED}
+
+
 def write_results(path: str | Path, record: dict[str, Any]) -> None:
+    """Write ``record`` as ``path`` (atomically), with the ``library_versions`` it was made with added when absent:
+    the same command on another install may give other numbers (docs/benchmarks.md, session 22)."""
     with atomic_write(path) as fh:
-        json.dump(record, fh, indent=2, sort_keys=True)
+        json.dump({"versions": library_versions(), **record}, fh, indent=2, sort_keys=True)
         fh.write("\n")
 
 

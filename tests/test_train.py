@@ -157,6 +157,18 @@ def test_summary_is_mean_and_std_over_seeds(tmp_path):
     assert "30.0 ± 10.0" in console.export_text()
 
 
+def test_results_record_the_library_versions(tmp_path):
+    from kecpm import __version__
+    from kecpm.results import write_results
+
+    write_results(tmp_path / "results.json", {"seed": 1})
+    versions = json.loads((tmp_path / "results.json").read_text())["versions"]
+    assert versions["kecpm"] == __version__ and versions["torch"] == torch.__version__
+    assert set(versions) == {"kecpm", "torch", "transformers", "tokenizers", "numpy"} and all(versions.values())
+    write_results(tmp_path / "again.json", {"seed": 1, "versions": {"torch": "given"}})  # a record's own wins
+    assert json.loads((tmp_path / "again.json").read_text())["versions"] == {"torch": "given"}
+
+
 def test_fusion_gate_has_its_own_learning_rate_and_no_weight_decay():
     posts = read_jsonl(TINY)
     model = PromptModel.create(ModelConfig(**schema_from_posts(posts), soft_prompt_tokens=2, use_image=True))
