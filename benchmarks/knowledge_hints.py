@@ -19,19 +19,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kecpm.align import NAME_SHAPES, NOT_NAMES
 from kecpm.data.folders import find_seed_splits
 from kecpm.data.schema import Post
 from kecpm.knowledge import attach_knowledge, hints_map, knowledge_map, knowledge_sources, read_records
 from kecpm.model.layout import relevant_sentences
 from kecpm.model.mentions import named_in, normalise
-from kecpm.model.shapes import word_shape
+from kecpm.model.shapes import name_like
 
 
 def hinted_spans(tokens: list[str], sentences: list[str], max_words: int = 4) -> set[tuple[int, int]]:
     """Maximal spans named in ``sentences`` whose first word looks like a name."""
-    spans = [(i, j) for i in range(len(tokens)) for j in range(i + 1, min(len(tokens), i + max_words) + 1)
-             if word_shape(tokens[i]) in NAME_SHAPES and tokens[i].lower() not in NOT_NAMES]
+    name = name_like(tokens)
+    spans = [(i, j) for i in range(len(tokens)) for j in range(i + 1, min(len(tokens), i + max_words) + 1) if name[i]]
     named = {sp for sp, hit in zip(spans, named_in(sentences, tokens, spans), strict=True) if hit}
     return {(i, j) for i, j in named if not any(a <= i and j <= b and (a, b) != (i, j) for a, b in named)}
 

@@ -149,6 +149,12 @@ VARIANTS |= {"warm-shapes-mentions-min1-pipe-pairsent-entinline-ksd02-win3": [
 VARIANTS |= {f"warm-shapes-mentions-min1-pipe-pairsent-entinline-kp{mode}-win3": [
     *VARIANTS["warm-shapes-mentions-min1-pipe-pairsent-entinline-win3"], "--set", f"train.knowledge_posts={mode}"]
     for mode in ("clean", "named")}
+# the pipeline's relation model also trains on up to 2 runs of name-like words per post that overlap no gold entity,
+# with random types, every pair with them labelled no relation (session 23, model.relation_negatives in a pipeline):
+# its entity model is the variant's without -neg2 (same options): copy that run's seed<s>/entity folders in to reuse it
+VARIANTS |= {name.replace("-win3", "-neg2-win3"): [*VARIANTS[name], *NEG2]
+             for name in ("warm-shapes-mentions-min1-pipe-pairsent-entinline-win3", "warm-shapes-noknow-min1-pipe-win3",
+                          "warm-shapes-mentions-min1-pipe-win3")}
 WARM = tuple(v for v in VARIANTS if v.startswith("warm"))
 SPLITS = {"paper": ["--splits-dir", "../shared/data/fs-jmere"], "ours": ["--shots", "5", "--dataset", "mnre"],
           # copies of our K=5 split folders whose knowledge.jsonl is `gen-knowledge --format hints` output

@@ -52,18 +52,14 @@ from kecpm.data.labels import relation_words
 from kecpm.data.schema import Post
 from kecpm.model.contrastive import info_nce
 from kecpm.model.heads.base import enumerate_spans
-from kecpm.model.shapes import SHAPES, word_shape
+from kecpm.model.shapes import name_like
 
 if TYPE_CHECKING:
     from kecpm.model.model import PromptModel
 
-NAME_SHAPES = frozenset(SHAPES.index(s) for s in ("Capitalised", "ALLCAPS", "miXed", "@mention", "#hashtag"))
-NOT_NAMES = frozenset({"rt"})  # retweet marker: ALLCAPS, never an entity
-
-
 def candidate_spans(tokens: list[str], max_words: int) -> list[tuple[int, int]]:
     """Spans [start, end) of up to ``max_words`` name-like words; every such span when none is."""
-    name = [word_shape(w) in NAME_SHAPES and w.lower() not in NOT_NAMES for w in tokens]
+    name = name_like(tokens)
     spans = enumerate_spans(len(tokens), max_words)
     return [(i, j) for i, j in spans if all(name[i:j])] or spans
 

@@ -139,10 +139,11 @@ class ModelConfig(Config):
             "so that a pair exists. -1 = set at training: 1 when every training post has a triple (MNRE/JMERE posts all "
             "do), else 0; 0 = off (e.g. for posts that may hold no relation).")
     relation_negatives: int = option(
-        0, "Training (JMERE): the relation head also reads up to this many spans per post that the span head takes "
-           "for entities but that are no gold entity, every pair with them labelled no relation, as it meets them "
-           "when predicting; 0 = gold entities only. 2 helps at K=5 (+1.4 rel-strict; make run uses it) and hurts "
-           "on the paper's 246-post splits (-2.2), docs/benchmarks.md.")
+        0, "Training: the relation head also reads up to this many spans per post that are no gold entity, every "
+           "pair with them labelled no relation, as it meets such spans when predicting; 0 = gold entities only. "
+           "A joint model takes the spans its span head wrongly takes for entities (2: +1.4 rel-strict at K=5, -2.2 "
+           "on the paper's splits); a pipeline's relation model, which has no span head, runs of name-like words "
+           "(capitals, @, #) that overlap no gold entity, with random types (docs/benchmarks.md).")
     head_dropout: float = option(0.1, "Dropout in the span and relation heads.")
     relation_prior_shift: dict[str, float] = option(
         {}, "Log weight added to each relation's score when choosing among relations: the prior-shift correction "

@@ -33,3 +33,25 @@ def word_shape(word: str) -> int:
     if letters[0].isupper() and all(c.islower() for c in letters[1:]):
         return SHAPES.index("Capitalised")
     return SHAPES.index("miXed")
+
+
+NAME_SHAPES = frozenset(SHAPES.index(s) for s in ("Capitalised", "ALLCAPS", "miXed", "@mention", "#hashtag"))
+NOT_NAMES = frozenset({"rt"})  # retweet marker: ALLCAPS, never an entity
+
+
+def name_like(tokens: list[str]) -> list[bool]:
+    """For each word: does it look like (part of) a name: Capitalised, ALLCAPS, miXed, @mention, #hashtag."""
+    return [word_shape(w) in NAME_SHAPES and w.lower() not in NOT_NAMES for w in tokens]
+
+
+def name_runs(tokens: list[str], max_words: int) -> list[tuple[int, int]]:
+    """Spans [start, end) of the maximal runs of name-like words that are at most ``max_words`` long."""
+    runs, start = [], None
+    for i, name in enumerate([*name_like(tokens), False]):
+        if name and start is None:
+            start = i
+        elif not name and start is not None:
+            if i - start <= max_words:
+                runs.append((start, i))
+            start = None
+    return runs

@@ -36,7 +36,7 @@ def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
     """The entity and relation models' configs of a pipeline config (each without the options only the other's head
     reads, and with the inline knowledge only where ``inline_knowledge_in`` puts it, so that pipelines differing
     only in those train the same entity, or relation, model)."""
-    tasks = {"entity": (Task.MNER, {"pair_sentences": False}),
+    tasks = {"entity": (Task.MNER, {"pair_sentences": False, "relation_negatives": 0}),
              "relation": (Task.MRE, {"span_sentences": False, "knowledge_definitions": False})}
     defaults = ModelConfig.defaults()
 
@@ -45,7 +45,7 @@ def part_configs(model_config: ModelConfig) -> dict[str, ModelConfig]:
                  "inline_knowledge_segment", "inline_knowledge_sentence_dropout")
         return {n: getattr(model_config, n) if part in model_config.inline_parts else defaults[n] for n in names}
 
-    return {name: model_config.replace(pipeline=False, task=task, relation_negatives=0, **off,
+    return {name: model_config.replace(pipeline=False, task=task, **off,
                                        inline_knowledge_in=defaults["inline_knowledge_in"], **inline_options(name))
             for name, (task, off) in tasks.items()}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from kecpm.config import ConfigError
 from kecpm.model.config import ModelConfig
@@ -44,3 +45,29 @@ def test_off_by_default_and_old_models(make_model, tiny_posts, tmp_path):
         assert view.negatives == {} and terms[0].shape[0] == len(terms[1])
     with pytest.raises(ConfigError, match="relation_negatives must be >= 0"):
         ModelConfig(relation_negatives=-1)
+
+
+def test_a_pipeline_relation_model_trains_on_name_runs_no_triple_uses(make_model, tiny_posts):
+    """With no span head (task mre, a pipeline's relation model) the negatives are runs of name-like words that
+    overlap no gold entity: "@CNN", "China", "London" in the tiny posts; every pair with them is "no relation"."""
+    model = make_model(task="mre", relation_negatives=2).train()
+    head = model.heads["relation"]
+    views, _ = model._encode(tiny_posts)
+    added = {}
+    for view in views:
+        gold = view.gold_spans(model.config.max_span_width, head.labels.type_index)
+        torch.manual_seed(0)
+        logits, labels = head.loss_terms(view)
+        n = round((1 + (1 + 4 * logits.shape[0]) ** 0.5) / 2)  # n entities give n * (n - 1) ordered pairs
+        assert int((labels > 0).sum()) == len(view.post.triples)  # the added pairs are all "no relation"
+        torch.manual_seed(0)
+        negatives = head._name_negatives(view, gold)
+        assert n == len(gold) + len(negatives) and len(negatives) <= 2
+        assert all(1 <= t <= len(head.labels.entity_types) for t in negatives.values())
+        added.update({view.post.span_text(*s): t for s, t in negatives.items()})
+    assert sorted(added) == ["@CNN", "China", "London"]
+    plain = make_model(task="mre").train()
+    for view in plain._encode(tiny_posts)[0]:  # off: gold entities only
+        gold = view.gold_spans(plain.config.max_span_width, plain.heads["relation"].labels.type_index)
+        assert plain.heads["relation"]._name_negatives(view, gold) == {}
+        assert plain.heads["relation"].loss_terms(view)[0].shape[0] == len(gold) * (len(gold) - 1)

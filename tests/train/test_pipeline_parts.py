@@ -82,3 +82,10 @@ def test_knowledge_posts_go_to_the_entity_model_only():
     args = part_args(TrainConfig(epochs=15, knowledge_posts="clean", seed=2))
     assert (args["entity"].knowledge_posts, args["relation"].knowledge_posts) == ("clean", "off")
     assert args["relation"] == part_args(TrainConfig(epochs=15, seed=2))["relation"]  # a finished one is reused
+
+
+def test_relation_negatives_go_to_the_relation_model_only():
+    parts = part_configs(ModelConfig(pipeline=True, relation_negatives=2))
+    assert (parts["entity"].relation_negatives, parts["relation"].relation_negatives) == (0, 2)
+    # the entity model is the one of the pipeline without negatives (a finished one is reused)
+    assert parts["entity"] == part_configs(ModelConfig(pipeline=True))["entity"]

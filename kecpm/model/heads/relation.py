@@ -29,6 +29,7 @@ from kecpm.model.heads.base import (
 )
 from kecpm.model.mentions import co_named, pair_flags
 from kecpm.model.pair_sentences import SentenceReader, sentence_keys
+from kecpm.model.shapes import name_runs
 
 
 def schema_mask(relations: list[str], entity_types: list[str],
@@ -118,7 +119,8 @@ class RelationHead(Head):
         gold_spans = view.gold_spans(self.config.max_span_width, self.labels.type_index)
         if len(gold_spans) < 2:
             return None
-        ents = self.gold_entities(view, {**gold_spans, **view.negatives})  # negatives: no triple uses them
+        negatives = view.negatives or self._name_negatives(view, gold_spans)  # no triple uses them
+        ents = self.gold_entities(view, {**gold_spans, **negatives})
         ix = {(e.start, e.end): i for i, e in enumerate(ents.entities)}
         rix = self.labels.rel_index
         rels = {(ix[(t.head.start, t.head.end)], ix[(t.tail.start, t.tail.end)]): rix[t.relation]
@@ -128,6 +130,22 @@ class RelationHead(Head):
         logits = self(view.words, ents, pairs, view.side, view.keys, view)
         gold = torch.tensor([rels.get((int(i), int(j)), 0) for i, j in pairs.tolist()], device=logits.device)
         return logits, gold
+
+    def _name_negatives(self, view: PostView, gold: dict[tuple[int, int], int]) -> dict[tuple[int, int], int]:
+        """Training a model with no span head (a pipeline's relation model) with ``relation_negatives``: up to that
+        many runs of name-like words overlapping no gold entity, drawn anew at every step, each with a random type
+        -> its 1-based type. They stand for what the entity model will hand over at prediction: names that the
+        annotation leaves out because they take part in no relation."""
+        if not self.config.relation_negatives or "span" in self.config.task_spec.heads:
+            return {}
+        in_gold = set().union(*(range(*s) for s in gold))
+        runs = [s for s in name_runs(view.post.tokens[:view.n], self.config.max_span_width)
+                if in_gold.isdisjoint(range(*s))]
+        if not runs:
+            return {}
+        pick = torch.randperm(len(runs))[:self.config.relation_negatives].tolist()
+        types = torch.randint(1, len(self.labels.entity_types) + 1, (len(pick),)).tolist()
+        return {runs[i]: t for i, t in zip(pick, types, strict=True)}
 
     def loss(self, terms: list[Terms]) -> torch.Tensor:
         return weighted_ce(terms, len(self.labels.relations), self.config.rel_none_weight)
