@@ -42,12 +42,15 @@ def library_versions() -> dict[str, str | None]:
     return {name: version(name) for name in VERSIONED}
 
 
-def write_results(path: str | Path, record: dict[str, Any]) -> None:
+def write_results(path: str | Path, record: dict[str, Any]) -> dict[str, Any]:
     """Write ``record`` as ``path`` (atomically), with the ``library_versions`` it was made with added when absent:
-    the same command on another install may give other numbers (docs/benchmarks.md, session 22)."""
+    the same command on another install may give other numbers (docs/benchmarks.md, session 22). Returns what it
+    wrote, which a finished run read back returns too."""
+    written = {"versions": library_versions(), **record}
     with atomic_write(path) as fh:
-        json.dump({"versions": library_versions(), **record}, fh, indent=2, sort_keys=True)
+        json.dump(written, fh, indent=2, sort_keys=True)
         fh.write("\n")
+    return written
 
 
 def collect(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -140,6 +140,6 @@ def train_pipeline_seed(train: list[Post], val: list[Post], test: list[Post], mo
               "device": rel.get("device"), "rel_acc_gold_entities": rel["rel_acc_gold_entities"],
               "gate_openness": model.gate_openness(), "warm_start": model.warm_start_info,
               "n_train": len(train), "n_val": len(val), "n_test": len(test), **(extra or {})}
-    write_results(out / "results.json", record)
+    record = write_results(out / "results.json", record)
     write_card(out / "model", run_facts(record))  # the pipeline's card, now with the data and test scores
     return record

@@ -115,7 +115,7 @@ def train_seed(train: list[Post], val: list[Post], test: list[Post], model_confi
               "rel_acc_gold_entities": relation_accuracy(model, test, views), **adapted,
               "gate_openness": model.gate_openness(), "warm_start": model.warm_start_info, "n_train": len(train), "n_augmented": len(copies), "n_val": len(val), "n_test": len(test),
               **(extra or {})}
-    write_results(out / "results.json", record)
+    record = write_results(out / "results.json", record)
     write_card(out / "model", run_facts(record))  # the model card, now with the data and test scores
     for ckpt in [out / "checkpoint.pt", *out.glob("round*/checkpoint.pt")]:
         ckpt.unlink(missing_ok=True)
