@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from kecpm.data.folders import PARTS, find_seed_splits
-from kecpm.data.jsonl import atomic_write, read_jsonl, write_jsonl
+from kecpm.data.jsonl import read_jsonl, write_jsonl
 from kecpm.data.schema import Post
 from kecpm.evaluate import score
 from kecpm.hashing import sha256_bytes, sha256_file
 from kecpm.model.config import ModelConfig
 from kecpm.model.tasks import Task
 from kecpm.paths import default_cache_dir, default_data_dir
-from kecpm.results import summary
+from kecpm.results import summary, write_results
 from kecpm.train.config import RUNTIME_OPTIONS, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,6 @@ def _score_tests(out: Path, tests: dict[str, list[Post]]) -> None:
         record.update(test=summary(score(posts, list(preds.values()))), n_test=len(posts))
     by_set: dict[str, Any] = {d: summary(score(ps, [preds[p.id] for p in ps])) for d, ps in tests.items()}
     record["test_by_dataset"] = by_set
-    with atomic_write(out / "results.json") as fh:
-        json.dump(record, fh, indent=2, sort_keys=True)
+    write_results(out / "results.json", record)
     for d, s in by_set.items():
         log.info("%s test entity F1 %.1f", d, 100 * s["entity_f1"])
