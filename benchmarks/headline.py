@@ -39,7 +39,9 @@ def compare_entry(cmp: dict) -> dict:
     rs = cmp["rel_strict"]
     return {"value": round(rs["diff"], 2), "ci_low": round(rs["ci_low"], 2), "ci_high": round(rs["ci_high"], 2),
             "p": rs["p_value"], "unit": "rel-strict F1 points", "n_runs": len(cmp.get("pairs", [])),
-            "n_posts": cmp.get("n_posts")}
+            "n_posts": cmp.get("n_posts"),
+            **({"by_run": {k: (round(v, 2) if isinstance(v, float) else v) for k, v in cmp["rel_strict_by_run"].items()}}
+               if "rel_strict_by_run" in cmp else {})}
 
 
 def record(key: str, entry: dict) -> None:

@@ -118,6 +118,12 @@ def test_pairs_by_seed_and_training_seed_and_pools_counts(tmp_path):
     assert r["n_posts"] == 4 * N
     assert r["rel_strict"]["a"] == {"tp": 28, "n_pred": 28, "n_gold": 40}
     assert r["rel_strict"]["f1_a"] == pytest.approx(100 * 56 / 68)  # mean of pair F1s would be 78.57
+    d = 100 - 800 / 14  # B - A on the two seed-1 runs; 0 on the seed-2 ones (both sides right everywhere)
+    runs = r["rel_strict_by_run"]
+    assert (runs["n"], runs["b_better"]) == (4, 2) and runs["mean"] == pytest.approx(d / 2)
+    assert runs["std"] == pytest.approx(d / 2 * (4 / 3) ** 0.5)  # sample std of (d, d, 0, 0)
+    assert runs["ci_low"] == pytest.approx(d / 2 - 3.182 * runs["std"] / 2)
+    assert runs["ci_low"] < 0 < runs["ci_high"]  # 2 of 4 runs no better: the runs do not show a gain
     assert compare_runs([tmp_path / "a-t1"], [tmp_path / "b-t1"], n_boot=300, seed=7) == \
         compare_runs([tmp_path / "a-t1"], [tmp_path / "b-t1"], n_boot=300, seed=7)
 
@@ -199,6 +205,7 @@ def test_cli_prints_the_table_and_writes_the_json(tmp_path, split):
     assert len(saved["pairs"]) == 2 and saved["n_boot"] == 300
     row = next(line for line in res.output.splitlines() if "rel-strict" in line)
     assert f"{saved['rel_strict']['diff']:+.2f}" in row and "member_of" in res.output
+    assert "B better in 2 of 2 runs" in res.output and saved["rel_strict_by_run"]["std"] == 0
     assert not list(out.parent.glob(".*.tmp"))  # atomic write left no temp file
 
 

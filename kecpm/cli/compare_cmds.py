@@ -67,11 +67,18 @@ def _row(name: str, e: dict[str, Any], n_boot: int) -> list[str]:
             f"[{e['ci_low']:+.2f}, {e['ci_high']:+.2f}]", f"{p:.4f}" if p > 0 else f"<{1 / n_boot:.2g}"]
 
 
+def run_line(d: dict[str, Any]) -> str:
+    """The rel-strict difference over paired seed runs (training varies too), one line."""
+    ci = f", 95% t-interval [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}], std {d['std']:.2f}" if d["std"] is not None else ""
+    return f"rel-strict B - A by run: mean {d['mean']:+.2f}{ci}; B better in {d['b_better']} of {d['n']} runs"
+
+
 def result_table(r: dict[str, Any]) -> Table:
     """The headline metrics, then each relation: F1 of A and B, B - A, its 95% interval and p (percent)."""
     table = Table(title=f"B - A, F1 points: {len(r['pairs'])} paired seed runs, {r['n_posts']} test posts, "
                         f"{r['n_boot']} paired bootstrap resamples", title_justify="left",
-                  caption=f"A: {' '.join(r['a'])}\nB: {' '.join(r['b'])}", caption_justify="left")
+                  caption=f"{run_line(r['rel_strict_by_run'])}\nA: {' '.join(r['a'])}\nB: {' '.join(r['b'])}",
+                  caption_justify="left")
     for col in ("metric", "gold", "A F1", "B F1", "B - A", "95% interval", "p"):
         table.add_column(col, justify="left" if col == "metric" else "right")
     table.add_row(*_row("rel-strict", r["rel_strict"], r["n_boot"]))
