@@ -103,7 +103,8 @@ def compare(
 ) -> None:
     """Is B better than A? Pair the seed folders of A and B by (data seed, training seed), pool them and run
     the paired bootstrap over test posts: B - A in rel-strict and entity F1 points with a 95% percentile
-    interval and a two-sided p-value, and the same per relation (see docs/evaluate.md). The table goes to
+    interval and a two-sided p-value, and the same per relation (see docs/evaluate.md); under it, rel-strict B - A
+    by run: a Student-t interval over the paired seed runs, which varies the training too. The table goes to
     stdout."""
     from kecpm.compare import compare_runs
     from kecpm.data.jsonl import atomic_write
