@@ -52,11 +52,11 @@ def record(key: str, entry: dict) -> None:
         fh.write("\n")
 
 
-def stamp(command: str, name: str = "") -> dict:
-    """The provenance every entry carries: the command, the current commit, today's date (and a name)."""
+def stamp(command: str, name: str = "", note: str = "") -> dict:
+    """The provenance every entry carries: the command, the current commit, today's date (and a name, a note)."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     return {"command": command, "commit": commit, "date": datetime.date.today().isoformat(),
-            **({"name": name} if name else {})}
+            **({"name": name} if name else {}), **({"note": note} if note else {})}
 
 
 def main() -> None:
@@ -70,8 +70,9 @@ def main() -> None:
                     help="which scores of results.json (test_before_adapt: before the prior shift)")
     ap.add_argument("--compare", type=Path, help="a `kecpm compare --out` JSON: record its rel-strict difference")
     ap.add_argument("--name", default="", help="a name stored with the figure (e.g. the winning variant)")
+    ap.add_argument("--note", default="", help="a line stored with the figure (e.g. what it replaces and why)")
     args = ap.parse_args()
-    common = stamp(args.command, args.name)
+    common = stamp(args.command, args.name, args.note)
     if args.compare:
         entry = {**compare_entry(json.loads(args.compare.read_text())), **common}
         record(args.key, entry)
