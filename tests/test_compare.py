@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from kecpm.cli import app
 from kecpm.cli.compare_cmds import split_sides
-from kecpm.compare import compare_runs
+from kecpm.compare import compare_runs, t975
 from kecpm.data.errors import DataError
 from kecpm.data.jsonl import write_jsonl
 from kecpm.data.schema import Entity, Post, Triple, post_id
@@ -126,6 +126,11 @@ def test_pairs_by_seed_and_training_seed_and_pools_counts(tmp_path):
     assert runs["ci_low"] < 0 < runs["ci_high"]  # 2 of 4 runs no better: the runs do not show a gain
     assert compare_runs([tmp_path / "a-t1"], [tmp_path / "b-t1"], n_boot=300, seed=7) == \
         compare_runs([tmp_path / "a-t1"], [tmp_path / "b-t1"], n_boot=300, seed=7)
+
+
+def test_t_quantiles_from_the_table_and_beyond_it():
+    assert t975(1) == 12.706 and t975(11) == 2.201 and t975(30) == 2.042
+    assert t975(40) == pytest.approx(2.021, abs=5e-4) and t975(120) == pytest.approx(1.980, abs=5e-4)
 
 
 def test_warns_when_the_sides_were_warm_started_from_different_models(tmp_path, split, caplog):
